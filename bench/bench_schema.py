@@ -1,0 +1,74 @@
+"""Throughput of lae.schema.validate (the archiver's hot path) and parse_combined, single core.
+
+Run: .venv/bin/python bench/bench_schema.py [N]
+
+Times are CPU time of this process (time.process_time), so other load on the machine does
+not inflate them much; wall-clock throughput on an idle core is about the same.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from lae.schema import Event, Rejection, parse_combined, to_json_bytes, validate
+
+
+def _messages(n: int) -> list[bytes]:
+    base = datetime(2026, 11, 26, tzinfo=UTC)
+    return [
+        to_json_bytes(
+            Event(
+                event_id=str(uuid.uuid4()),
+                ts=base + timedelta(milliseconds=i),
+                service="orders",
+                host=f"api-{i % 7}",
+                method=("GET", "POST", "PUT")[i % 3],
+                path="/v1/orders/{id}",
+                status=(200, 201, 404, 500)[i % 4],
+                latency_ms=12.5 + i % 100,
+                bytes=512 + i,
+                user_id=f"user-{i % 1000}" if i % 5 else None,
+                ip=f"10.0.{i % 256}.{i % 200}",
+                user_agent="Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0",
+            )
+        )
+        for i in range(n)
+    ]
+
+
+def _rate(label: str, n: int, seconds: float) -> None:
+    print(f"{label}: {n / seconds:,.0f} events/s ({seconds / n * 1e6:.2f} µs/event)")
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 200_000
+    messages = _messages(n)
+    print(f"{n} messages, mean {sum(map(len, messages)) / n:.0f} bytes")
+    for _ in range(3):
+        start = time.process_time()
+        results = [validate(m) for m in messages]
+        _rate("validate (valid JSON)", n, time.process_time() - start)
+    assert not any(isinstance(r, Rejection) for r in results)  # noqa: S101
+
+    bad = [m.replace(b'"status":', b'"status":"x",') for m in messages[: n // 4]]
+    start = time.process_time()
+    for m in bad:
+        validate(m)
+    _rate("validate (rejected)", len(bad), time.process_time() - start)
+
+    lines = [
+        f'10.0.0.{i % 256} - - [26/Nov/2026:10:00:{i % 60:02d} +0100] "GET /v1/orders/{i}?x=1 '
+        f'HTTP/1.1" 200 {i} "-" "curl/8.5" 0.0{i % 10}1'
+        for i in range(n // 4)
+    ]
+    start = time.process_time()
+    for line in lines:
+        parse_combined(line, "orders", "web-1")
+    _rate("parse_combined", len(lines), time.process_time() - start)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,5 @@
+import sys
+
+from lae.api import main
+
+sys.exit(main())

@@ -1,0 +1,102 @@
+"""One settings object for LAE, read from ``LAE_*`` environment variables with local defaults.
+
+Everything that differs between a laptop, CI and a cluster is here (addresses, ports,
+directories, names); code never hard-codes them. Inside Airflow, tasks reach services through
+Airflow connections instead, which the local stack creates from these same settings.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+# include/lae/config.py -> repo root; overridable for installs outside a checkout (Docker).
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"LAE_{name}", default)
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(f"LAE_{name}")
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"LAE_{name} must be an integer, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    state_dir: Path
+    jars_dir: Path
+    host: str = "127.0.0.1"
+
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    kafka_heap: str = "512m"
+    raw_topic: str = "logs.raw"
+    dlq_topic: str = "logs.dlq"
+    raw_partitions: int = 6
+    kafka_replication_factor: int = 1
+
+    cassandra_port: int = 9042
+    cassandra_storage_port: int = 7000
+    cassandra_jmx_port: int = 7199
+    cassandra_heap: str = "1G"
+    keyspace: str = "lae"
+    cassandra_replication_factor: int = 1
+
+    s3_port: int = 9000
+    bucket: str = "lae-lake"
+    # The local S3 endpoint runs without authentication; these are placeholders that
+    # boto3 needs to sign requests, not secrets. Production uses aws_default.
+    s3_access_key: str = "lae-local"
+    s3_secret_key: str = "lae-local"  # noqa: S105 - placeholder for an auth-less local endpoint
+    s3_region: str = "us-east-1"
+
+    airflow_port: int = 8080
+    airflow_parallelism: int = 4
+
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"{self.host}:{self.kafka_port}"
+
+    @property
+    def s3_endpoint(self) -> str:
+        return f"http://{self.host}:{self.s3_port}"
+
+    @property
+    def airflow_url(self) -> str:
+        return f"http://{self.host}:{self.airflow_port}"
+
+    def service_dir(self, service: str) -> Path:
+        """Data, pid and log files of one local service live under here."""
+        return self.state_dir / service
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        home = Path(_env("HOME", str(_REPO_ROOT))).resolve()
+        state_dir = Path(_env("STATE_DIR", str(home / ".lae"))).resolve()
+        # Jars are shared between stacks (a test stack reuses them) so they sit apart from state.
+        jars_dir = Path(_env("JARS_DIR", str(home / ".lae" / "jars"))).resolve()
+        defaults = {f.name: f.default for f in fields(cls) if f.name not in ("home", "state_dir",
+                                                                             "jars_dir", "extra")}
+        values: dict[str, object] = {}
+        for name, default in defaults.items():
+            key = name.upper()
+            if isinstance(default, int):
+                values[name] = _env_int(key, default)
+            else:
+                values[name] = _env(key, str(default))
+        return cls(home=home, state_dir=state_dir, jars_dir=jars_dir, **values)
+
+
+def get_settings() -> Settings:
+    return Settings.from_env()

@@ -1,0 +1,97 @@
+"""SparkSession settings for LAE: the Kafka source/sink and ``s3a://`` on top of plain pyspark.
+
+pyspark ships Spark and the Hadoop client but neither ``format("kafka")`` nor the S3A
+filesystem. ``scripts/fetch-jars.sh`` resolves exactly the missing jars (``jvm/spark/pom.xml``)
+into ``$LAE_JARS_DIR/spark``; ``spark_conf`` puts them on the classpath and points S3A at the
+configured endpoint (the local S3Proxy by default).
+
+Use::
+
+    from lae.spark import build_session
+    spark = build_session("archive")                 # local[*] unless LAE_SPARK_MASTER is set
+    df = spark.read.format("kafka").option("kafka.bootstrap.servers", settings.kafka_bootstrap)
+    df.write.parquet(f"s3a://{settings.bucket}/master/...")
+
+or, for spark-submit / Airflow's SparkSubmitOperator, pass ``spark_conf(settings)`` as ``conf``.
+
+Classpath settings only take effect when the JVM starts: a SparkSession that already runs in
+this process (``getOrCreate`` returns it) keeps its classpath.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lae.config import Settings, get_settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+
+def spark_jars(settings: Settings) -> list[Path]:
+    """The jars of ``$LAE_JARS_DIR/spark``; fails clearly when fetch-jars.sh has not run."""
+    folder = settings.jars_dir / "spark"
+    jars = sorted(folder.glob("*.jar"))
+    if not (folder / ".complete").exists() or not jars:
+        raise FileNotFoundError(f"Spark jars missing in {folder}; run scripts/fetch-jars.sh")
+    return jars
+
+
+def spark_conf(settings: Settings | None = None) -> dict[str, str]:
+    """Spark properties for Kafka and S3A access with these settings (all values strings)."""
+    s = settings or get_settings()
+    jars = spark_jars(s)
+    hadoop = "spark.hadoop.fs.s3a."
+    return {
+        # spark.jars ships the jars to executors wherever they run (local or a cluster).
+        "spark.jars": ",".join(str(j) for j in jars),
+        # Event times are UTC everywhere (date=/hour= partitions, minute buckets).
+        "spark.sql.session.timeZone": "UTC",
+        f"{hadoop}impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
+        f"{hadoop}endpoint": s.s3_endpoint,
+        f"{hadoop}endpoint.region": s.s3_region,
+        # A local/S3-compatible endpoint has no per-bucket DNS names.
+        f"{hadoop}path.style.access": "true",
+        f"{hadoop}connection.ssl.enabled": str(s.s3_endpoint.startswith("https://")).lower(),
+        # Static keys from the settings (placeholders for the auth-less local S3Proxy); a
+        # deployment on AWS overrides this provider (e.g. instance profile) through conf.
+        f"{hadoop}aws.credentials.provider":
+            "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
+        f"{hadoop}access.key": s.s3_access_key,
+        f"{hadoop}secret.key": s.s3_secret_key,
+        # Fail within seconds instead of retrying for minutes when the endpoint is down.
+        f"{hadoop}attempts.maximum": "3",
+        f"{hadoop}retry.limit": "3",
+    }
+
+
+def build_session(
+    app_name: str,
+    settings: Settings | None = None,
+    master: str | None = None,
+    conf: Mapping[str, str] | None = None,
+) -> SparkSession:
+    """A SparkSession with ``spark_conf`` applied; ``conf`` overrides or adds properties.
+
+    ``master`` defaults to ``$LAE_SPARK_MASTER`` or ``local[*]``. pyspark is imported here so
+    that importing ``lae.spark`` stays cheap (DAG parsing, unit tests without a JVM).
+    """
+    from pyspark.sql import SparkSession
+
+    s = settings or get_settings()
+    master = master or os.environ.get("LAE_SPARK_MASTER") or "local[*]"
+    props = spark_conf(s)
+    if master.startswith("local"):
+        # Small local defaults: few cores, so few shuffle partitions; no UI port to collide on.
+        props.setdefault("spark.sql.shuffle.partitions", "4")
+        props.setdefault("spark.ui.enabled", "false")
+        props.setdefault("spark.driver.bindAddress", s.host)
+        props.setdefault("spark.driver.host", s.host)
+    props.update(conf or {})
+    builder = SparkSession.builder.appName(app_name).master(master)
+    for key, value in props.items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()

@@ -1,0 +1,53 @@
+"""Shared fixtures: settings, the real local stack, a local SparkSession.
+
+Services are started once per test session and reused when already up (a developer's
+`lae stack up`). What this session started it also stops at the end, unless LAE_KEEP_STACK=1.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from lae.config import Settings, get_settings
+from lae.stack.manager import get_service
+
+# DagBag and the airflow CLI read the project's airflow.cfg, never a personal one.
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return get_settings()
+
+
+def _service_fixture(name: str):
+    @pytest.fixture(scope="session")
+    def _fixture(settings):
+        service = get_service(name, settings)
+        started_here = service.start()
+        service.wait_healthy()
+        service.provision()
+        yield service
+        if started_here and os.environ.get("LAE_KEEP_STACK") != "1":
+            service.down()
+
+    _fixture.__name__ = f"{name}_service"
+    return _fixture
+
+
+s3_service = _service_fixture("s3")
+kafka_service = _service_fixture("kafka")
+cassandra_service = _service_fixture("cassandra")
+airflow_service = _service_fixture("airflow")
+
+
+@pytest.fixture(scope="session")
+def spark(settings):
+    """A local SparkSession (UTC) with the Kafka source and S3A jars on its classpath."""
+    from lae.spark import build_session
+
+    session = build_session("lae-tests", settings=settings, master="local[2]")
+    yield session
+    session.stop()

@@ -1,0 +1,135 @@
+"""The real local Airflow: health, parsed DAGs, connections, login, and a DAG run end to end."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from lae.stack.airflow import admin_credentials, connections, run_airflow
+
+pytestmark = pytest.mark.integration
+
+HEALTH_DAG = "lae_stack_health"
+
+
+def _request(settings, method: str, path: str, token: str | None = None, body=None):
+    """(status, parsed JSON body) of one API call; HTTP errors are returned, not raised."""
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = json.dumps(body).encode() if body is not None else None
+    url = f"{settings.airflow_url}{path}"  # always our own http:// URL
+    req = urllib.request.Request(url, data=data, headers=headers, method=method)  # noqa: S310
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(errors="replace")
+
+
+@pytest.fixture(scope="module")
+def token(airflow_service, settings) -> str:
+    user, password = admin_credentials(settings)
+    status, body = _request(settings, "POST", "/auth/token",
+                            body={"username": user, "password": password})
+    assert status == 201, body
+    return body["access_token"]
+
+
+def _cli_json(settings, *args: str):
+    """JSON output of an `airflow ... -o json` command; warnings are printed before it."""
+    out = run_airflow(settings, *args, "-o", "json")
+    lines = [line for line in out.splitlines() if line.startswith(("[", "{"))]
+    assert lines, f"no JSON in output of airflow {' '.join(args)}:\n{out}"
+    return json.loads(lines[-1])
+
+
+def _wait_for(check, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(2)
+
+
+def test_health_endpoint_reports_every_component_healthy(airflow_service):
+    status = airflow_service.health()
+    for component in ("metadatabase", "scheduler", "dag_processor", "triggerer"):
+        assert status[component]["status"] == "healthy", status
+    assert airflow_service.healthy()
+
+
+def test_no_dag_import_errors(airflow_service, settings):
+    assert _cli_json(settings, "dags", "list-import-errors") == []
+
+
+def test_dag_processor_registered_the_health_dag(airflow_service, settings):
+    def listed():
+        return HEALTH_DAG in {d["dag_id"] for d in _cli_json(settings, "dags", "list")}
+
+    # A freshly started dag-processor needs one parse loop before the DB knows the DAG.
+    _wait_for(listed, 90, f"{HEALTH_DAG} in `airflow dags list`")
+
+
+def test_connections_exist_as_configured(settings, token):
+    status, body = _request(settings, "GET", "/api/v2/connections?limit=100", token)
+    assert status == 200, body
+    found = {c["connection_id"]: c for c in body["connections"]}
+    for conn_id, expected in connections(settings).items():
+        assert conn_id in found, f"{conn_id} missing; have {sorted(found)}"
+        assert found[conn_id]["conn_type"] == expected["conn_type"]
+    assert json.loads(found["kafka_default"]["extra"]) == {
+        "bootstrap.servers": settings.kafka_bootstrap}
+    assert json.loads(found["aws_default"]["extra"])["endpoint_url"] == settings.s3_endpoint
+    assert found["cassandra_default"]["schema"] == settings.keyspace
+    assert found["spark_default"]["host"] == "local[*]"
+
+
+def test_admin_login_guards_the_api(settings, token):
+    status, body = _request(settings, "GET", "/api/v2/dags", token)
+    assert status == 200, body
+    assert _request(settings, "GET", "/api/v2/dags")[0] in (401, 403)
+    user, _ = admin_credentials(settings)
+    status, _ = _request(settings, "POST", "/auth/token",
+                         body={"username": user, "password": "wrong-password"})
+    assert status == 401
+
+
+def _other_services(request):
+    """The Kafka, Cassandra and S3 fixtures; skip only while their modules do not exist."""
+    try:
+        for name in ("s3_service", "kafka_service", "cassandra_service"):
+            request.getfixturevalue(name)
+    except ModuleNotFoundError as exc:
+        pytest.skip(f"service module not written yet: {exc.name}")
+
+
+def test_health_dag_succeeds_through_the_scheduler(request, settings, token):
+    # Through the running scheduler, LocalExecutor and execution API, not dag.test(): this is
+    # also what proves the processes share their JWT and Fernet secrets.
+    _other_services(request)
+    _wait_for(lambda: _request(settings, "GET", f"/api/v2/dags/{HEALTH_DAG}", token)[0] == 200,
+              90, f"{HEALTH_DAG} to be registered")
+    status, body = _request(settings, "PATCH", f"/api/v2/dags/{HEALTH_DAG}", token,
+                            {"is_paused": False})
+    assert status == 200, body
+    status, run = _request(settings, "POST", f"/api/v2/dags/{HEALTH_DAG}/dagRuns", token,
+                           {"logical_date": None, "note": "tests/integration/test_airflow.py"})
+    assert status == 200, run
+    run_path = f"/api/v2/dags/{HEALTH_DAG}/dagRuns/{run['dag_run_id']}"
+
+    def finished():
+        state = _request(settings, "GET", run_path, token)[1]["state"]
+        return state if state in ("success", "failed") else None
+
+    state = _wait_for(finished, 240, f"run {run['dag_run_id']} to finish")
+    _, tis = _request(settings, "GET", f"{run_path}/taskInstances", token)
+    summary = {t["task_id"]: (t["state"], t["try_number"]) for t in tis["task_instances"]}
+    assert state == "success", f"{summary}; task logs under {settings.service_dir('airflow')}/logs"
+    assert all(s == "success" for s, _ in summary.values()), summary

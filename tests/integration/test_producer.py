@@ -1,0 +1,207 @@
+"""LogProducer, ensure_topics and send_dlq against the real local broker.
+
+Each test uses its own topic so counts are exact whatever else runs on the broker.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
+
+from lae.kafka import (
+    DLQ_REASON,
+    DLQ_SOURCE_OFFSET,
+    DLQ_SOURCE_PARTITION,
+    DLQ_SOURCE_TOPIC,
+    BufferFullError,
+    DeliveryError,
+    LogProducer,
+    TopicSpec,
+    ensure_topics,
+    parse_dlq_headers,
+    send_dlq,
+    topic_message_count,
+    topic_specs,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def _topic(prefix: str = "lae.test.producer") -> str:
+    return f"{prefix}.{uuid.uuid4().hex[:10]}"
+
+
+def _create(settings, topic: str, partitions: int = 3, **configs: str) -> None:
+    ensure_topics(settings, specs=[TopicSpec(topic, partitions, 1, configs)])
+
+
+def _read_all(settings, topic: str, expected: int, timeout_ms: int = 20_000):
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False,
+                             auto_offset_reset="earliest", consumer_timeout_ms=timeout_ms)
+    try:
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+        consumer.assign(parts)
+        consumer.seek_to_beginning()
+        records = []
+        for record in consumer:
+            records.append(record)
+            if len(records) >= expected:
+                break
+        return records
+    finally:
+        consumer.close()
+
+
+@pytest.fixture
+def admin(kafka_service, settings):
+    client = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    yield client
+    client.close()
+
+
+def test_delivers_keyed_records_and_counts_them(kafka_service, settings):
+    topic = _topic()
+    _create(settings, topic, partitions=4)
+    with LogProducer(settings, topic=topic) as producer:
+        futures = [producer.send(f"v{i}".encode(), key=f"svc-{i % 5}".encode())
+                   for i in range(2_000)]
+        stats = producer.flush()
+    assert (stats.sent, stats.delivered, stats.failed, stats.pending) == (2_000, 2_000, 0, 0)
+    assert stats.buffered_bytes == 0
+    by_key: dict[bytes, set[int]] = {}
+    for i, f in enumerate(futures):
+        by_key.setdefault(f"svc-{i % 5}".encode(), set()).add(f.value.partition)
+    assert all(len(parts) == 1 for parts in by_key.values()), "one key, one partition"
+    assert topic_message_count(settings, topic) == 2_000
+
+
+def test_partitioning_matches_kafka_python_default(kafka_service, settings):
+    """The memoised partitioner places keys exactly where the Java-compatible default would."""
+    from kafka import KafkaProducer
+
+    topic = _topic()
+    _create(settings, topic, partitions=6)
+    keys = [f"service-{i}".encode() for i in range(40)]
+    plain = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        expected = [plain.send(topic, b"x", key=k).get(timeout=30).partition for k in keys]
+    finally:
+        plain.close()
+    with LogProducer(settings, topic=topic) as producer:
+        got = [producer.send(b"y", key=k) for k in keys]
+        producer.flush()
+    assert [f.value.partition for f in got] == expected
+
+
+def test_producer_is_idempotent_with_acks_all(kafka_service, settings):
+    with LogProducer(settings, topic=_topic()) as producer:
+        assert producer.config["acks"] == "all"
+        assert producer._producer.config["enable_idempotence"] is True
+        assert producer._producer.config["acks"] == -1
+        producer.flush()
+
+
+def test_broker_rejection_is_counted_and_raised(kafka_service, settings):
+    topic = _topic()
+    # Records above the topic's max.message.bytes are refused by the broker, not the client.
+    _create(settings, topic, partitions=1, **{"max.message.bytes": "2000"})
+    producer = LogProducer(settings, topic=topic, compression_type=None, linger_ms=0)
+    try:
+        producer.send(b"small", key=b"k")
+        producer.flush()
+        producer.send(os.urandom(10_000), key=b"k")
+        with pytest.raises(DeliveryError) as caught:
+            producer.flush()
+        stats = caught.value.stats
+        assert (stats.sent, stats.delivered, stats.failed) == (2, 1, 1)
+        assert "TooLarge" in stats.last_error
+        assert producer.flush().failed == 1  # reported once, still visible in the stats
+    finally:
+        producer.close(raise_on_failure=False)
+
+
+def test_full_buffer_blocks_then_raises(kafka_service, settings):
+    topic = _topic()
+    _create(settings, topic, partitions=1)
+    # A long linger keeps records buffered, so the 20 kB bound is reached deterministically.
+    producer = LogProducer(settings, topic=topic, linger_ms=30_000, batch_size=1024 * 1024,
+                           max_buffer_bytes=20_000, max_block_ms=300,
+                           delivery_timeout_ms=120_000)
+    try:
+        sent = 0
+        with pytest.raises(BufferFullError) as caught:
+            for _ in range(100):
+                producer.send(b"x" * 1_000, key=b"k")
+                sent += 1
+        assert 10 <= sent < 25
+        assert caught.value.stats.sent == sent  # the refused record was not sent
+        stats = producer.flush()
+        assert stats.delivered == sent and stats.buffered_bytes == 0
+        producer.send(b"x" * 1_000, key=b"k")  # space again once acknowledged
+    finally:
+        producer.close()
+    assert topic_message_count(settings, topic) == sent + 1
+
+
+def test_send_dlq_keeps_raw_bytes_and_says_why(kafka_service, settings):
+    topic = _topic("lae.test.dlq")
+    _create(settings, topic, partitions=1)
+    raw = b'{"event_id": 12, broken'
+    with LogProducer(settings, topic=topic) as producer:
+        send_dlq(producer, raw, "invalid_json", source_topic="logs.raw", source_partition=3,
+                 source_offset=1234, key=b"search", dlq_topic=topic)
+        send_dlq(producer, b"", "invalid_json", dlq_topic=topic)
+        producer.flush()
+    first, second = _read_all(settings, topic, 2)
+    assert first.value == raw and first.key == b"search"
+    headers = parse_dlq_headers(first.headers)
+    assert headers == {DLQ_REASON: "invalid_json", DLQ_SOURCE_TOPIC: "logs.raw",
+                       DLQ_SOURCE_PARTITION: "3", DLQ_SOURCE_OFFSET: "1234"}
+    assert second.value == b"" and parse_dlq_headers(second.headers) == {DLQ_REASON: "invalid_json"}
+
+
+def _topic_config(admin, topic: str) -> dict[str, str]:
+    result = admin.describe_configs(
+        [ConfigResource(ConfigResourceType.TOPIC, topic)], config_filter="all")
+    return {name: c["value"] for name, c in result["topic"][topic].items()}
+
+
+def test_ensure_topics_creates_with_configs_and_is_idempotent(kafka_service, settings, admin,
+                                                              monkeypatch):
+    raw, dlq = _topic("lae.test.raw"), _topic("lae.test.dlq")
+    monkeypatch.setenv("LAE_RAW_RETENTION_MS", "3600000")
+    monkeypatch.setenv("LAE_RAW_TOPIC", raw)
+    monkeypatch.setenv("LAE_DLQ_TOPIC", dlq)
+    monkeypatch.setenv("LAE_RAW_PARTITIONS", "4")
+    from lae.config import get_settings
+
+    local = get_settings()
+    first = ensure_topics(local, admin)
+    assert [(r.name, r.created, r.partitions, r.warnings) for r in first] == [
+        (raw, True, 4, []), (dlq, True, 1, [])]
+    config = _topic_config(admin, raw)
+    assert config["retention.ms"] == "3600000" and config["min.insync.replicas"] == "1"
+    assert _topic_config(admin, dlq)["retention.ms"] == str(30 * 24 * 3600 * 1000)
+
+    again = ensure_topics(local, admin)
+    assert [r.created for r in again] == [False, False]
+
+    monkeypatch.setenv("LAE_RAW_PARTITIONS", "8")
+    grown = ensure_topics(get_settings(), admin)
+    assert grown[0].partitions == 4 and grown[0].expected_partitions == 8
+    assert "not growing" in grown[0].warnings[0]
+
+
+def test_topic_specs_follow_replication_factor(settings, monkeypatch):
+    from dataclasses import replace
+
+    cluster = replace(settings, kafka_replication_factor=3)
+    raw, dlq = topic_specs(cluster)
+    assert raw.replication_factor == 3 and raw.configs["min.insync.replicas"] == "2"
+    monkeypatch.setenv("LAE_KAFKA_MIN_INSYNC_REPLICAS", "4")
+    with pytest.raises(ValueError):
+        topic_specs(cluster)
