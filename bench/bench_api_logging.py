@@ -94,9 +94,11 @@ class Server:
         self.url = url
         self.pid = pid
 
-    def cpu_seconds(self) -> float:
-        """User + system CPU of the server process, all threads (Kafka client ones included)."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    def cpu_seconds(self, loop_only: bool = False) -> float:
+        """User + system CPU of the server: all threads (Kafka client ones included), or only
+        the main thread, which runs the event loop and so is what request latency waits on."""
+        stat = f"/proc/{self.pid}/task/{self.pid}/stat" if loop_only else f"/proc/{self.pid}/stat"
+        fields = Path(stat).read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -216,31 +218,35 @@ def main(argv: list[str] | None = None) -> int:
                     url = server.url
                     load(url, args.warmup, max(concurrencies), args.tool)
                     for c in concurrencies:
-                        cpu = server.cpu_seconds()
+                        cpu, loop_cpu = server.cpu_seconds(), server.cpu_seconds(True)
                         r = load(url, args.duration, c, args.tool)
                         # CPU per request is robust to other load on the machine, unlike latency.
                         r["cpu_us"] = (server.cpu_seconds() - cpu) / r["requests"] * 1e6
+                        r["loop_us"] = (server.cpu_seconds(True) - loop_cpu) / r["requests"] * 1e6
                         results.setdefault((emitter, c), []).append(r)
                         print(f"round {rnd + 1} {emitter:5} c={c:<3} {r['rps']:8.0f} req/s  "
                               f"p50 {r['p50_ms']:7.3f} ms  p99 {r['p99_ms']:7.3f} ms  "
-                              f"server CPU {r['cpu_us']:6.0f} us/req  errors {r['errors']}",
+                              f"CPU {r['cpu_us']:4.0f} us/req (loop {r['loop_us']:4.0f})  "
+                              f"errors {r['errors']}",
                               flush=True)
                     stats = httpx.get(url + "/metrics").json()["emitter"]
                     print(f"        emitter stats: {stats}", flush=True)
     print("\nsummary (median over rounds)")
-    print(f"{'c':>4} {'mode':6} {'req/s':>9} {'p50 ms':>9} {'p99 ms':>9} {'CPU us/req':>11}")
+    print(f"{'c':>4} {'mode':6} {'req/s':>9} {'p50 ms':>9} {'p99 ms':>9} {'CPU us/req':>11} "
+          f"{'loop us/req':>12}")
     for c in concurrencies:
         med = {}
         for emitter in ("null", "kafka"):
             runs = results[(emitter, c)]
             med[emitter] = {k: statistics.median(r[k] for r in runs)
-                            for k in ("rps", "p50_ms", "p99_ms", "cpu_us")}
+                            for k in ("rps", "p50_ms", "p99_ms", "cpu_us", "loop_us")}
             m = med[emitter]
             print(f"{c:>4} {emitter:6} {m['rps']:9.0f} {m['p50_ms']:9.3f} {m['p99_ms']:9.3f} "
-                  f"{m['cpu_us']:11.0f}")
+                  f"{m['cpu_us']:11.0f} {m['loop_us']:12.0f}")
         k, n = med["kafka"], med["null"]
         print(f"{c:>4} {'added':6} {k['rps'] - n['rps']:9.0f} {k['p50_ms'] - n['p50_ms']:9.3f} "
-              f"{k['p99_ms'] - n['p99_ms']:9.3f} {k['cpu_us'] - n['cpu_us']:11.0f}")
+              f"{k['p99_ms'] - n['p99_ms']:9.3f} {k['cpu_us'] - n['cpu_us']:11.0f} "
+              f"{k['loop_us'] - n['loop_us']:12.0f}")
     return 0
 
 

@@ -19,66 +19,46 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from airflow.sdk import DAG, task
+
 from lae.dag_defaults import default_args
 from lae.tags import Tag
 
-# Provider hooks, kafka-python and the connections are imported/read inside the tasks so
-# that parsing this file stays cheap and never touches the network.
+# The probes live in lae.health (shared with `lae stack`); hooks, clients and connections are
+# imported/read inside the tasks so that parsing this file stays cheap and offline.
 
 
 @task
 def kafka_round_trip() -> str:
-    import uuid
-
     from airflow.sdk import BaseHook
-    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-    from kafka.admin import KafkaAdminClient
+
     from lae.config import get_settings
+    from lae.health import kafka_round_trip, missing_topics
 
     settings = get_settings()
     servers = BaseHook.get_connection("kafka_default").extra_dejson["bootstrap.servers"]
-    admin = KafkaAdminClient(bootstrap_servers=servers, request_timeout_ms=10000)
-    try:
-        missing = {settings.raw_topic, settings.dlq_topic} - set(admin.list_topics())
-    finally:
-        admin.close()
+    missing = missing_topics(servers, [settings.raw_topic, settings.dlq_topic])
     if missing:
-        raise RuntimeError(f"Kafka topics missing: {sorted(missing)}")
-
-    marker = uuid.uuid4().hex.encode()
-    producer = KafkaProducer(bootstrap_servers=servers, acks="all", max_block_ms=10000)
-    try:
-        sent = producer.send("lae.health", key=b"airflow", value=marker).get(timeout=10)
-    finally:
-        producer.close(timeout=5)
-    partition = TopicPartition("lae.health", sent.partition)
-    consumer = KafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False,
-                             consumer_timeout_ms=10000)
-    try:
-        consumer.assign([partition])
-        consumer.seek(partition, sent.offset)
-        if not any(record.value == marker for record in consumer):
-            raise RuntimeError(f"record {sent.partition}@{sent.offset} was not read back")
-    finally:
-        consumer.close()
-    return f"{servers}: round trip via lae.health partition {sent.partition} offset {sent.offset}"
+        raise RuntimeError(f"Kafka topics missing: {missing}")
+    return kafka_round_trip(servers)
 
 
 @task
 def cassandra_release() -> str:
     from airflow.providers.apache.cassandra.hooks.cassandra import CassandraHook
 
+    from lae.health import cassandra_release
+
     hook = CassandraHook(cassandra_conn_id="cassandra_default")
     try:
-        row = hook.get_conn().execute("SELECT release_version FROM system.local").one()
+        return cassandra_release(hook.get_conn())
     finally:
         hook.shutdown_cluster()
-    return f"Cassandra {row.release_version}"
 
 
 @task
 def s3_bucket() -> str:
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
     from lae.config import get_settings
 
     bucket = get_settings().bucket

@@ -29,6 +29,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return demo.run(args)
 
 
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from lae import generate
+
+    return generate.run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lae", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -49,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("-n", "--lines", type=int, default=60)
             p.add_argument("-f", "--follow", action="store_true")
     stack.set_defaults(func=_cmd_stack)
+
+    from lae.generate import add_arguments as add_generate_arguments
+
+    gen = sub.add_parser("generate", help="synthetic access logs to Kafka, with a ground truth")
+    add_generate_arguments(gen)
+    gen.set_defaults(func=_cmd_generate)
 
     demo = sub.add_parser("demo", help="start the stack and run the pipeline end to end")
     demo.add_argument("--events", type=int, default=5000, help="events to produce")

@@ -42,7 +42,13 @@ class Settings:
     raw_topic: str = "logs.raw"
     dlq_topic: str = "logs.dlq"
     raw_partitions: int = 6
+    dlq_partitions: int = 1
     kafka_replication_factor: int = 1
+    # 0 = derive: replication factor - 1, at least 1 (survives one broker loss with acks=all).
+    kafka_min_insync_replicas: int = 0
+    raw_retention_ms: int = 7 * 24 * 3600 * 1000
+    # Quarantined messages are evidence someone has to look at: kept longer than raw.
+    dlq_retention_ms: int = 30 * 24 * 3600 * 1000
 
     cassandra_port: int = 9042
     cassandra_storage_port: int = 7000

@@ -14,7 +14,6 @@ raises ``BufferFullError`` without sending, like the Java client's ``buffer.memo
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections import Counter
@@ -30,22 +29,18 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Measured with bench/bench_producer.py on the local broker (see the bench's docstring):
-# zstd gave the best throughput of the codecs installed here (lz4/snappy are not), and
-# ~3.5x smaller batches than uncompressed JSON; gzip cost ~2x the CPU for a similar ratio.
+# Chosen with `bench/bench_producer.py --sweep` (2026-11-26, 2 cores shared with other work, so
+# only the ordering is meaningful): zstd beat gzip and none (lz4/snappy are not installed);
+# kafka-python's cost is per request, so bigger batches won: 16 KiB/0 ms ~4k rec/s, 64 KiB/20 ms
+# ~10k, 256 KiB/50 ms ~23k, 1 MiB ~23-27k. 256 KiB stays well under max_request_size (1 MiB).
+# 50 ms of linger is invisible next to the speed layer's trigger interval.
 DEFAULT_COMPRESSION = "zstd"
-# Big batches amortise kafka-python's per-request Python work; linger only matters at low
-# rates, where 20 ms of added latency is invisible next to the speed layer's trigger.
-DEFAULT_LINGER_MS = 20
+DEFAULT_LINGER_MS = 50
 DEFAULT_BATCH_SIZE = 256 * 1024
 DEFAULT_MAX_BUFFER_BYTES = 32 * 1024 * 1024  # Java's buffer.memory default
 DEFAULT_MAX_BLOCK_MS = 60_000
 DEFAULT_DELIVERY_TIMEOUT_MS = 120_000
 
-DEFAULT_RAW_RETENTION_MS = 7 * 24 * 3600 * 1000
-# Quarantined messages are evidence someone has to look at: keep them longer than raw.
-DEFAULT_DLQ_RETENTION_MS = 30 * 24 * 3600 * 1000
-DEFAULT_DLQ_PARTITIONS = 1
 
 # Header names on logs.dlq messages (values are UTF-8 bytes).
 DLQ_REASON = "lae.reason"
@@ -80,12 +75,6 @@ class DeliveryStats:
     @property
     def pending(self) -> int:
         return self.sent - self.delivered - self.failed
-
-
-def _env_int(name: str, default: int) -> int:
-    """Topic settings not (yet) in ``lae.config.Settings``: read ``LAE_<name>`` here."""
-    raw = os.environ.get(f"LAE_{name}", "")
-    return int(raw) if raw.strip() else default
 
 
 def _key_partitioner():
@@ -387,16 +376,16 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     broker loss on a cluster without making a single local broker unwritable.
     """
     rf = settings.kafka_replication_factor
-    min_isr = _env_int("KAFKA_MIN_INSYNC_REPLICAS", max(1, rf - 1))
+    min_isr = settings.kafka_min_insync_replicas or max(1, rf - 1)
     if min_isr > rf:
         raise ValueError(f"min.insync.replicas={min_isr} exceeds replication factor {rf}")
-    raw_cfg = {"retention.ms": str(_env_int("RAW_RETENTION_MS", DEFAULT_RAW_RETENTION_MS)),
+    raw_cfg = {"retention.ms": str(settings.raw_retention_ms),
                "min.insync.replicas": str(min_isr)}
-    dlq_cfg = {"retention.ms": str(_env_int("DLQ_RETENTION_MS", DEFAULT_DLQ_RETENTION_MS)),
+    dlq_cfg = {"retention.ms": str(settings.dlq_retention_ms),
                "min.insync.replicas": str(min_isr)}
     return [
         TopicSpec(settings.raw_topic, settings.raw_partitions, rf, raw_cfg),
-        TopicSpec(settings.dlq_topic, _env_int("DLQ_PARTITIONS", DEFAULT_DLQ_PARTITIONS), rf,
+        TopicSpec(settings.dlq_topic, settings.dlq_partitions, rf,
                   dlq_cfg),
     ]
 

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from lae.config import get_settings
 from lae.stack.airflow import airflow_env
 from lae.tags import Tag
@@ -146,3 +147,15 @@ def test_schedule_and_catchup_are_explicit(path):
         given = {kw.arg for kw in call.keywords}
         missing = {"schedule", "catchup"} - given
         assert not missing, f"{path.name}:{call.lineno}: pass {sorted(missing)} explicitly"
+
+
+def test_airflow_reads_the_project_config():
+    from airflow.configuration import conf
+
+    state = SETTINGS.service_dir("airflow")
+    assert Path(conf.get("core", "dags_folder")) == DAGS_DIR
+    assert not conf.getboolean("core", "load_examples")
+    assert conf.get("api", "host") == SETTINGS.host
+    assert conf.get("database", "sql_alchemy_conn") == f"sqlite:///{state / 'airflow.db'}"
+    for key in ("base_log_folder", "dag_processor_child_process_log_directory"):
+        assert Path(conf.get("logging", key)).is_relative_to(state), key

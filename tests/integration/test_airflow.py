@@ -8,6 +8,8 @@ import urllib.error
 import urllib.request
 
 import pytest
+
+from lae.airflow_api import AirflowApi
 from lae.stack.airflow import admin_credentials, connections, run_airflow
 
 pytestmark = pytest.mark.integration
@@ -110,26 +112,15 @@ def _other_services(request):
         pytest.skip(f"service module not written yet: {exc.name}")
 
 
-def test_health_dag_succeeds_through_the_scheduler(request, settings, token):
+def test_health_dag_succeeds_through_the_scheduler(request, settings):
     # Through the running scheduler, LocalExecutor and execution API, not dag.test(): this is
     # also what proves the processes share their JWT and Fernet secrets.
     _other_services(request)
-    _wait_for(lambda: _request(settings, "GET", f"/api/v2/dags/{HEALTH_DAG}", token)[0] == 200,
-              90, f"{HEALTH_DAG} to be registered")
-    status, body = _request(settings, "PATCH", f"/api/v2/dags/{HEALTH_DAG}", token,
-                            {"is_paused": False})
-    assert status == 200, body
-    status, run = _request(settings, "POST", f"/api/v2/dags/{HEALTH_DAG}/dagRuns", token,
-                           {"logical_date": None, "note": "tests/integration/test_airflow.py"})
-    assert status == 200, run
-    run_path = f"/api/v2/dags/{HEALTH_DAG}/dagRuns/{run['dag_run_id']}"
-
-    def finished():
-        state = _request(settings, "GET", run_path, token)[1]["state"]
-        return state if state in ("success", "failed") else None
-
-    state = _wait_for(finished, 240, f"run {run['dag_run_id']} to finish")
-    _, tis = _request(settings, "GET", f"{run_path}/taskInstances", token)
-    summary = {t["task_id"]: (t["state"], t["try_number"]) for t in tis["task_instances"]}
-    assert state == "success", f"{summary}; task logs under {settings.service_dir('airflow')}/logs"
-    assert all(s == "success" for s, _ in summary.values()), summary
+    api = AirflowApi.login(settings)
+    api.wait_for_dag(HEALTH_DAG, timeout=90)
+    run_id = api.trigger(HEALTH_DAG, note="tests/integration/test_airflow.py")
+    state = api.wait_for_run(HEALTH_DAG, run_id, timeout=240)
+    tasks = api.task_states(HEALTH_DAG, run_id)
+    assert state == "success", f"{tasks}; task logs under {settings.service_dir('airflow')}/logs"
+    assert set(tasks) == {"kafka_round_trip", "cassandra_release", "s3_bucket"}
+    assert all(s == "success" for s in tasks.values()), tasks

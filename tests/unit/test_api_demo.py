@@ -7,6 +7,7 @@ emitter stands in for the producer.
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
+
 from lae.api.app import create_app
 from lae.api.emitter import NullEmitter
 from lae.api.settings import ApiSettings

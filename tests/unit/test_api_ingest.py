@@ -13,6 +13,7 @@ import uuid
 
 import pytest
 from fastapi.testclient import TestClient
+
 from lae.api.app import create_app
 from lae.api.emitter import NullEmitter
 from lae.api.ingest import SinkUnavailable

@@ -6,6 +6,7 @@ import json
 import uuid
 
 import pytest
+
 from lae import schema
 from lae.api.ingest_parse import BadBody, parse_body
 

@@ -14,6 +14,7 @@ from datetime import datetime
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+
 from lae import schema
 from lae.api.app import create_app
 from lae.api.middleware import MAX_USER_AGENT, UNMATCHED_PATH, AccessLogMiddleware

@@ -94,8 +94,12 @@ def test_http09_request_line_and_ipv6_client() -> None:
     line = '2001:db8::7 - - [26/Nov/2026:10:15:30 +0000] "GET /" 200 10 "-" "-" 0.010'
     event = parse_combined(line, "web", "h")
     assert isinstance(event, Event), event
-    assert (event.ip, event.path, event.user_agent, event.latency_ms) == ("2001:db8::7", "/", None,
-                                                                           10.0)
+    assert (event.ip, event.path, event.user_agent, event.latency_ms) == (
+        "2001:db8::7",
+        "/",
+        None,
+        10.0,
+    )
 
 
 @pytest.mark.parametrize(
@@ -108,14 +112,17 @@ def test_http09_request_line_and_ipv6_client() -> None:
         (NGINX.replace("Nov", "Foo"), "bad_format:ts"),
         (NGINX.replace("26/Nov", "31/Feb"), "bad_format:ts"),
         (NGINX.replace("2026", "1969"), "out_of_range:ts"),
-        (NGINX.replace('"POST /v1/orders/12345/items?debug=1 HTTP/1.1"', '"-"'), "bad_format:request"),
+        (
+            NGINX.replace('"POST /v1/orders/12345/items?debug=1 HTTP/1.1"', '"-"'),
+            "bad_format:request",
+        ),
         (NGINX.replace("POST", "\\x16\\x03\\x01"), "bad_format:method"),
         (NGINX.replace("POST", "PROPFIND"), "bad_format:method"),
         (NGINX.replace("POST", "post"), "bad_format:method"),
         (NGINX.replace("/v1/orders/12345/items?debug=1", "*"), "bad_format:path"),
         (NGINX.replace(" 201 ", " 999 "), "out_of_range:status"),
         (NGINX.replace(" 201 ", " 2O1 "), "bad_format:combined_log"),
-        (NGINX.replace(" - \"-\"", " 99999999999999999999999 \"-\""), "out_of_range:bytes"),
+        (NGINX.replace(' - "-"', ' 99999999999999999999999 "-"'), "out_of_range:bytes"),
         (NGINX.replace("0.123", "fast"), "bad_format:request_time"),
         (NGINX.replace("0.123", "1e3"), "bad_format:request_time"),
         (NGINX + " extra", "bad_format:combined_log"),
@@ -174,7 +181,9 @@ def test_default_route_rule(url: str, template: str) -> None:
 
 
 def test_extra_route_rules_run_before_id_replacement() -> None:
-    rule = RouteRule([(r"^/users/[^/]+/avatar$", "/users/{name}/avatar"), (r"[0-9a-f]{24}", "{oid}")])
+    rule = RouteRule(
+        [(r"^/users/[^/]+/avatar$", "/users/{name}/avatar"), (r"[0-9a-f]{24}", "{oid}")]
+    )
     assert rule.template("/users/alice/avatar?size=2") == "/users/{name}/avatar"
     assert rule.template("/docs/5f1d7a3b9c8e7d6f5a4b3c2d/v/3") == "/docs/{oid}/v/{id}"
     assert RouteRule(ids=False).template("/v1/orders/42") == "/v1/orders/42"

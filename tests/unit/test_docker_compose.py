@@ -20,6 +20,7 @@ from xml.etree import ElementTree
 
 import pytest
 import yaml
+
 from lae.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -367,7 +368,7 @@ def test_variables_have_one_default_and_are_documented():
 
 
 def test_kafka_init_creates_the_topics(services):
-    from lae.stack.kafka import HEALTH_TOPIC
+    from lae.health import HEALTH_TOPIC
 
     defaults = _settings_defaults()
     command = _command_text(services["kafka-init"])

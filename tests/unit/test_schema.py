@@ -76,9 +76,15 @@ CASES: list[tuple[str, bytes, str | None]] = [
     ("valid_nulls", msg(user_id=None, ip=None, user_agent=None, schema=None), None),
     ("valid_schema_1", msg(schema=1), None),
     ("valid_padded_to_limit", msg() + b" " * (MAX_EVENT_BYTES - len(msg())), None),
-    ("valid_injection_looking", msg(user_id="'; DROP TABLE users;--",
-                                    user_agent="<script>alert(1)</script>",
-                                    path="/<script>/{id}"), None),
+    (
+        "valid_injection_looking",
+        msg(
+            user_id="'; DROP TABLE users;--",
+            user_agent="<script>alert(1)</script>",
+            path="/<script>/{id}",
+        ),
+        None,
+    ),
     # size and encoding
     ("too_large", msg() + b" " * (MAX_EVENT_BYTES - len(msg()) + 1), "too_large"),
     ("too_large_garbage", b"\xff" * (MAX_EVENT_BYTES + 1), "too_large"),
@@ -108,8 +114,11 @@ CASES: list[tuple[str, bytes, str | None]] = [
     ("raw_newline_in_string", msg(host="X").replace(b"X", b"a\nb"), "invalid_json"),
     ("comment", b"// hi\n" + msg(), "invalid_json"),
     ("number_1500_digits", msg(latency_ms=0.5).replace(b"0.5", b"1" * 1500), "invalid_json"),
-    ("fraction_1500_digits", msg(latency_ms=0.5).replace(b"0.5", b"0." + b"1" * 1500),
-     "invalid_json"),
+    (
+        "fraction_1500_digits",
+        msg(latency_ms=0.5).replace(b"0.5", b"0." + b"1" * 1500),
+        "invalid_json",
+    ),
     ("deep_nesting", b'{"x":' + b"[" * 5000 + b"]" * 5000 + b"}", "invalid_json"),
     # shape
     ("array", b"[" + msg() + b"]", "not_an_object"),
@@ -138,13 +147,11 @@ CASES: list[tuple[str, bytes, str | None]] = [
     # types
     ("status_string", msg(status="200"), "bad_type:status"),
     ("status_float", msg(status=200.0), "bad_type:status"),
-    ("status_exponent", msg(status=0).replace(b'"status": 0', b'"status": 2e2'),
-     "bad_type:status"),
+    ("status_exponent", msg(status=0).replace(b'"status": 0', b'"status": 2e2'), "bad_type:status"),
     ("status_bool", msg(status=True), "bad_type:status"),
     ("status_array", msg(status=[200]), "bad_type:status"),
     ("status_object", msg(status={"code": 200}), "bad_type:status"),
-    ("status_1e309", msg(status=0).replace(b'"status": 0', b'"status": 1e309'),
-     "bad_type:status"),
+    ("status_1e309", msg(status=0).replace(b'"status": 0', b'"status": 1e309'), "bad_type:status"),
     ("latency_string", msg(latency_ms="12"), "bad_type:latency_ms"),
     ("latency_bool", msg(latency_ms=False), "bad_type:latency_ms"),
     ("bytes_fraction", msg(bytes=1.5), "bad_type:bytes"),
@@ -185,9 +192,16 @@ CASES: list[tuple[str, bytes, str | None]] = [
     ("ts_year_9999", msg(ts="9999-12-31T23:59:59-01:00"), "out_of_range:ts"),
     # formats
     ("event_id_not_uuid", msg(event_id="not-a-uuid"), "bad_format:event_id"),
-    ("event_id_no_hyphens", msg(event_id="0b7e2c1a4f5d4e8a9c3b2d1e0f9a8b7c"), "bad_format:event_id"),
-    ("event_id_braces", msg(event_id="{0b7e2c1a-4f5d-4e8a-9c3b-2d1e0f9a8b7c}"),
-     "bad_format:event_id"),
+    (
+        "event_id_no_hyphens",
+        msg(event_id="0b7e2c1a4f5d4e8a9c3b2d1e0f9a8b7c"),
+        "bad_format:event_id",
+    ),
+    (
+        "event_id_braces",
+        msg(event_id="{0b7e2c1a-4f5d-4e8a-9c3b-2d1e0f9a8b7c}"),
+        "bad_format:event_id",
+    ),
     ("ts_naive", msg(ts="2026-11-26T10:15:30"), "bad_format:ts"),
     ("ts_date_only", msg(ts="2026-11-26"), "bad_format:ts"),
     ("ts_space", msg(ts="2026-11-26 10:15:30Z"), "bad_format:ts"),
@@ -252,15 +266,19 @@ def test_valid_event_values() -> None:
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
-        ({"event_id": "0B7E2C1A-4F5D-4E8A-9C3B-2D1E0F9A8B7C"},
-         {"event_id": "0b7e2c1a-4f5d-4e8a-9c3b-2d1e0f9a8b7c"}),
+        (
+            {"event_id": "0B7E2C1A-4F5D-4E8A-9C3B-2D1E0F9A8B7C"},
+            {"event_id": "0b7e2c1a-4f5d-4e8a-9c3b-2d1e0f9a8b7c"},
+        ),
         ({"ts": "2026-11-26t09:15:30.25z"}, {}),
         ({"ts": "2026-11-26T09:15:30.250000999Z"}, {}),  # nanoseconds truncated
         ({"ts": "2026-11-26T09:15:30.250-00:00"}, {}),
         ({"ts": "2026-11-26T23:15:30.250+14:00"}, {}),
         ({"ts": "2026-11-26T03:15:30.250-06:00"}, {}),
-        ({"ts": "2026-11-27T03:15:30.250+18:00"},
-         {"ts": datetime(2026, 11, 26, 9, 15, 30, 250000, tzinfo=UTC)}),
+        (
+            {"ts": "2026-11-27T03:15:30.250+18:00"},
+            {"ts": datetime(2026, 11, 26, 9, 15, 30, 250000, tzinfo=UTC)},
+        ),
         ({"latency_ms": 12}, {"latency_ms": 12.0}),
         ({"latency_ms": 0}, {"latency_ms": 0.0}),
         ({"latency_ms": 1e300}, {"latency_ms": 1e300}),
@@ -268,8 +286,10 @@ def test_valid_event_values() -> None:
         ({"bytes": 2**63 - 1}, {"bytes": 2**63 - 1}),
         ({"status": 100}, {"status": 100}),
         ({"status": 599}, {"status": 599}),
-        ({"user_id": None, "ip": DROP, "user_agent": None},
-         {"user_id": None, "ip": None, "user_agent": None}),
+        (
+            {"user_id": None, "ip": DROP, "user_agent": None},
+            {"user_id": None, "ip": None, "user_agent": None},
+        ),
         ({"user_agent": ""}, {"user_agent": ""}),
         ({"user_agent": "\U0001f600" * 512}, {"user_agent": "\U0001f600" * 512}),
         ({"ip": "2001:db8::1"}, {"ip": "2001:db8::1"}),
@@ -293,8 +313,10 @@ def test_minus_zero_latency_becomes_plus_zero() -> None:
 
 
 def test_json_escapes_are_decoded() -> None:
-    raw = msg().replace(b'"status"', b'"\\u0073tatus"').replace(
-        b'"curl/8.5.0"', b'"\\ud83d\\ude00 \\"q\\""'
+    raw = (
+        msg()
+        .replace(b'"status"', b'"\\u0073tatus"')
+        .replace(b'"curl/8.5.0"', b'"\\ud83d\\ude00 \\"q\\""')
     )
     assert validate(raw) == BASE_EVENT._replace(user_agent='\U0001f600 "q"')
 
@@ -355,7 +377,7 @@ def test_arrow_schema_matches_definition() -> None:
         ("schema", pa.int32(), False),
     ]
     assert [(f.name, f.type, f.nullable) for f in arrow_schema()] == expected
-    kafka = [(f.name, f.type, f.nullable) for f in archive_arrow_schema()][len(expected):]
+    kafka = [(f.name, f.type, f.nullable) for f in archive_arrow_schema()][len(expected) :]
     assert kafka == [
         ("topic", pa.string(), False),
         ("partition", pa.int32(), False),

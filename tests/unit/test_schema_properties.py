@@ -30,8 +30,9 @@ def test_validate_never_raises_on_bytes(raw: bytes) -> None:
 
 _json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
     max_leaves=20,
 )
 
@@ -63,8 +64,26 @@ _token = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=
 
 
 @_FAST
-@given(st.lists(st.sampled_from(['"', "\\", " ", "[", "]", "-", "200", "0.1", "GET /x HTTP/1.1",
-                                 "10/Oct/2000:13:55:36 -0700"]) | _token, max_size=16))
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                '"',
+                "\\",
+                " ",
+                "[",
+                "]",
+                "-",
+                "200",
+                "0.1",
+                "GET /x HTTP/1.1",
+                "10/Oct/2000:13:55:36 -0700",
+            ]
+        )
+        | _token,
+        max_size=16,
+    )
+)
 def test_parse_combined_never_raises_on_near_miss_lines(parts: list[str]) -> None:
     result = parse_combined(" ".join(parts), "svc", "host")
     assert getattr(result, "reason", None) != "internal_error", result
@@ -88,8 +107,12 @@ _IP_RE = re.compile(IP_PATTERN)
     st.ip_addresses().map(str)
     | st.ip_addresses(v=6).map(lambda a: a.exploded)
     | st.text(alphabet="0123456789abcdefABCDEF:.", max_size=45)
-    | st.lists(st.sampled_from(["1", "ff", "0", "::", ":", ".", "255", "256", "01", "1.2.3.4",
-                                "ffff", "fffff"]), max_size=12).map("".join)
+    | st.lists(
+        st.sampled_from(
+            ["1", "ff", "0", "::", ":", ".", "255", "256", "01", "1.2.3.4", "ffff", "fffff"]
+        ),
+        max_size=12,
+    ).map("".join)
 )
 @example("1:2:3:4:5:6:7::")
 @example("::1:2:3:4:5:6:7")

@@ -8,7 +8,7 @@ import random
 import pytest
 from test_schema import BASE, CASES, msg  # the shared, hand-written table
 
-from lae.schema import Event, archive_spark_schema, spark_schema, spark_validation_columns, validate
+from lae.schema import Event, archive_spark_schema, spark_schema, spark_validate, validate
 
 pytestmark = pytest.mark.spark
 
@@ -31,8 +31,7 @@ def spark():
 
 def _reasons(spark, messages: list[bytes]) -> list[str | None]:
     df = spark.createDataFrame([(i, m) for i, m in enumerate(messages)], "i int, value binary")
-    columns = spark_validation_columns("value")
-    rows = df.select("i", *columns).select("i", "reason").orderBy("i").collect()
+    rows = spark_validate(df, "value").select("i", "reason").orderBy("i").collect()
     return [r["reason"] for r in rows]
 
 
@@ -78,13 +77,17 @@ def test_typed_values_equal_the_python_events(spark) -> None:
     messages = [
         msg(),
         msg(user_id=None, ip=None, user_agent=None, schema=1),
-        msg(event_id="0B7E2C1A-4F5D-4E8A-9C3B-2D1E0F9A8B7C", ts="2026-11-26t23:15:30.250999999+14:00"),
+        msg(
+            event_id="0B7E2C1A-4F5D-4E8A-9C3B-2D1E0F9A8B7C",
+            ts="2026-11-26t23:15:30.250999999+14:00",
+        ),
         msg(latency_ms=0.5).replace(b"0.5", b"-0.0"),
         msg(latency_ms=7, bytes=2**63 - 1, status=599, ip="::ffff:192.0.2.1"),
         msg(user_agent="\U0001f600 <script>"),
     ]
     df = spark.createDataFrame([(m,) for m in messages], "value binary")
-    rows = df.select(*spark_validation_columns("value")).collect()
+    names = ["reason", *Event._fields]
+    rows = spark_validate(df, "value").select(*names).collect()
     from datetime import UTC
 
     for raw, row in zip(messages, rows, strict=True):
@@ -99,11 +102,41 @@ def test_typed_values_equal_the_python_events(spark) -> None:
 
 def _mutations(seed: int, n: int) -> list[bytes]:
     """Valid events with one or two random edits: the reasons both sides must agree on."""
-    rng = random.Random(seed)
-    values = [None, True, 0, -1, 1, 99, 200, 600, 2**63, 10**30, 1.5, 200.0, -0.0, 1e308, "", "x",
-              "GET", "get", "/", "/a?b", "1.2.3.4", "::1", "1::2::3", "2026-11-26T10:00:00Z",
-              "2026-11-26T10:00:00", "2101-01-01T00:00:00Z", "Orders", "a" * 70, "\u00e9", [1],
-              {"a": 1}, "0b7e2c1a-4f5d-4e8a-9c3b-2d1e0f9a8b7c"]
+    rng = random.Random(seed)  # noqa: S311 - reproducible test data, not security
+    values = [
+        None,
+        True,
+        0,
+        -1,
+        1,
+        99,
+        200,
+        600,
+        2**63,
+        10**30,
+        1.5,
+        200.0,
+        -0.0,
+        1e308,
+        "",
+        "x",
+        "GET",
+        "get",
+        "/",
+        "/a?b",
+        "1.2.3.4",
+        "::1",
+        "1::2::3",
+        "2026-11-26T10:00:00Z",
+        "2026-11-26T10:00:00",
+        "2101-01-01T00:00:00Z",
+        "Orders",
+        "a" * 70,
+        "\u00e9",
+        [1],
+        {"a": 1},
+        "0b7e2c1a-4f5d-4e8a-9c3b-2d1e0f9a8b7c",
+    ]
     names = [*BASE, "schema", "extra"]
     out = []
     for _ in range(n):
@@ -117,7 +150,7 @@ def _mutations(seed: int, n: int) -> list[bytes]:
         raw = json.dumps(event).encode()
         if rng.random() < 0.1:  # and some byte-level damage
             pos = rng.randrange(len(raw))
-            raw = raw[:pos] + rng.choice([b"", b"\xff", b"}", b'"', b"\\u", b" "]) + raw[pos + 1:]
+            raw = raw[:pos] + rng.choice([b"", b"\xff", b"}", b'"', b"\\u", b" "]) + raw[pos + 1 :]
         out.append(raw)
     return out
 

@@ -27,27 +27,24 @@ def create_app(
 ) -> FastAPI:
     api_settings = api_settings or ApiSettings.from_env()
     settings = settings or get_settings()
-    closers = []  # what this app created, and so closes on shutdown
     if emitter is None or sink is None:
         from lae.api import kafka_io
 
-        producer = kafka_io.open_producer(settings)
-        # Shutdown flushes what is still buffered; failures were already counted in stats.
-        closers.append(lambda: producer.close(timeout=10, raise_on_failure=False))
         if emitter is None:
-            emitter = kafka_io.kafka_emitter(producer, settings, api_settings.emit_queue_size)
+            emitter = kafka_io.kafka_emitter(settings, api_settings.emit_queue_size)
         if sink is None:
-            sink = kafka_io.KafkaSink(producer, settings)
+            sink = kafka_io.KafkaSink(settings)
     ingest_state = ingest.Ingest(api_settings, sink)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        # Emitter first: its queue drains into the producer, which is closed (flushed) last.
+        # Emitter and pool drain into their producers, which flush as they close.
         emitter.close()
         ingest_state.close()
-        for close in closers:
-            close()
+        close_sink = getattr(sink, "close", None)
+        if close_sink is not None:
+            close_sink()
 
     app = FastAPI(title="LAE example API", version="1", lifespan=lifespan)
     app.state.settings = api_settings

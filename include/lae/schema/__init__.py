@@ -32,7 +32,7 @@ from lae.schema.fields import (
     Field,
     Kind,
 )
-from lae.schema.spark import archive_spark_schema, spark_schema, spark_validation_columns
+from lae.schema.spark import archive_spark_schema, spark_schema, spark_validate
 
 __all__ = [
     "COMBINED_LOG_NAMESPACE",
@@ -54,7 +54,7 @@ __all__ = [
     "format_ts",
     "parse_combined",
     "spark_schema",
-    "spark_validation_columns",
+    "spark_validate",
     "to_dict",
     "to_json_bytes",
     "validate",

@@ -9,12 +9,12 @@ Without a request time the line is rejected (``missing_field:latency_ms``) unles
 passes ``default_latency_ms``: a silent 0 would drag every latency percentile down.
 
 Mapping: ``%h`` → ip (left out when it is a hostname, i.e. HostnameLookups on); ``%u`` →
-user_id (``-`` → null); ``%b`` ``-`` → 0; user agent ``-`` → null, longer ones cut to the schema's
-maximum (the UA is not used by any view; the log line is foreign data); quoted fields keep the
-server's escapes except ``\\"`` and ``\\\\``; the referer is not part of the event. The URL becomes a
-route template through a ``RouteRule``. event_id is a uuid5 of service, host and the line, so a
-re-sent line gets the same id and is de-duplicated. The result then passes the same field checks
-as a JSON event.
+user_id (``-`` → null); ``%b`` ``-`` → 0; user agent ``-`` → null, longer ones cut to the
+schema's maximum (the UA is not used by any view; the log line is foreign data); quoted fields
+keep the server's escapes except ``\\"`` and ``\\\\``; the referer is not part of the event.
+The URL becomes a route template through a ``RouteRule``. event_id is a uuid5 of service, host
+and the line, so a re-sent line gets the same id and is de-duplicated. The result then passes
+the same field checks as a JSON event.
 """
 
 from __future__ import annotations
@@ -99,16 +99,16 @@ def _rfc3339(clf_time: str) -> str | None:
     return f"{year}-{_MONTHS[month]:02d}-{day}T{hh}:{mm}:{ss}{sign}{oh}:{om}"
 
 
-def _latency_ms(token: str | None, default: float | None) -> float | Rejection | None:
-    if token is None or token == "-":
+def _latency_ms(field: str | None, default: float | None) -> float | Rejection | None:
+    if field is None or field == "-":
         if default is None:
             return Rejection(f.missing("latency_ms"), "line has no request time field")
         return default
-    if _SECONDS.fullmatch(token):
-        return float(token) * 1000.0
-    if _MICROS.fullmatch(token):
-        return int(token) / 1000.0
-    return Rejection(f.bad_format("request_time"), token[:40])
+    if _SECONDS.fullmatch(field):
+        return float(field) * 1000.0
+    if _MICROS.fullmatch(field):
+        return int(field) / 1000.0
+    return Rejection(f.bad_format("request_time"), field[:40])
 
 
 def _parse(
@@ -185,4 +185,3 @@ def parse_combined(
 
 
 __all__ = ["COMBINED_LOG_NAMESPACE", "DEFAULT_ROUTE_RULE", "RouteRule", "parse_combined"]
-

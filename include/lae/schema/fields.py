@@ -50,19 +50,23 @@ _DEC_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
 IPV4_PATTERN = f"{_DEC_OCTET}(?:\\.{_DEC_OCTET}){{3}}"
 _H16 = f"{_HEX}{{1,4}}"
 _LS32 = f"(?:{_H16}:{_H16}|{IPV4_PATTERN})"
-IPV6_PATTERN = "(?:" + "|".join(
-    [
-        f"(?:{_H16}:){{6}}{_LS32}",
-        f"::(?:{_H16}:){{5}}{_LS32}",
-        f"(?:{_H16})?::(?:{_H16}:){{4}}{_LS32}",
-        f"(?:(?:{_H16}:){{0,1}}{_H16})?::(?:{_H16}:){{3}}{_LS32}",
-        f"(?:(?:{_H16}:){{0,2}}{_H16})?::(?:{_H16}:){{2}}{_LS32}",
-        f"(?:(?:{_H16}:){{0,3}}{_H16})?::{_H16}:{_LS32}",
-        f"(?:(?:{_H16}:){{0,4}}{_H16})?::{_LS32}",
-        f"(?:(?:{_H16}:){{0,5}}{_H16})?::{_H16}",
-        f"(?:(?:{_H16}:){{0,6}}{_H16})?::",
-    ]
-) + ")"
+IPV6_PATTERN = (
+    "(?:"
+    + "|".join(
+        [
+            f"(?:{_H16}:){{6}}{_LS32}",
+            f"::(?:{_H16}:){{5}}{_LS32}",
+            f"(?:{_H16})?::(?:{_H16}:){{4}}{_LS32}",
+            f"(?:(?:{_H16}:){{0,1}}{_H16})?::(?:{_H16}:){{3}}{_LS32}",
+            f"(?:(?:{_H16}:){{0,2}}{_H16})?::(?:{_H16}:){{2}}{_LS32}",
+            f"(?:(?:{_H16}:){{0,3}}{_H16})?::{_H16}:{_LS32}",
+            f"(?:(?:{_H16}:){{0,4}}{_H16})?::{_LS32}",
+            f"(?:(?:{_H16}:){{0,5}}{_H16})?::{_H16}",
+            f"(?:(?:{_H16}:){{0,6}}{_H16})?::",
+        ]
+    )
+    + ")"
+)
 IP_PATTERN = f"{IPV4_PATTERN}|{IPV6_PATTERN}"
 
 # No C0 control characters or DEL in free text: they break log viewers and CSV exports.
@@ -104,16 +108,29 @@ FIELDS: tuple[Field, ...] = (
     Field("event_id", Kind.UUID, pattern=UUID_PATTERN, doc="unique per event; de-duplication key"),
     Field("ts", Kind.TIMESTAMP, pattern=TS_PATTERN, doc="event time, RFC 3339 with zone"),
     Field("service", Kind.STRING, min_len=1, max_len=64, pattern="[a-z0-9_.-]+"),
-    Field("host", Kind.STRING, min_len=1, max_len=255, pattern="[\\x21-\\x7e]+",
-          doc="printable ASCII without spaces: hostnames, pod names, addresses"),
+    Field(
+        "host",
+        Kind.STRING,
+        min_len=1,
+        max_len=255,
+        pattern="[\\x21-\\x7e]+",
+        doc="printable ASCII without spaces: hostnames, pod names, addresses",
+    ),
     Field("method", Kind.ENUM, choices=HTTP_METHODS, doc="upper case, see HTTP_METHODS"),
-    Field("path", Kind.STRING, min_len=1, max_len=512, pattern="/[^?#\\x00-\\x20\\x7f]*",
-          doc="route template: starts with '/', no query, fragment, spaces or controls"),
+    Field(
+        "path",
+        Kind.STRING,
+        min_len=1,
+        max_len=512,
+        pattern="/[^?#\\x00-\\x20\\x7f]*",
+        doc="route template: starts with '/', no query, fragment, spaces or controls",
+    ),
     Field("status", Kind.INT, minimum=100, maximum=599, bits=32),
     Field("latency_ms", Kind.NUMBER, minimum=0.0),
     Field("bytes", Kind.INT, minimum=0, maximum=2**63 - 1, bits=64),
-    Field("user_id", Kind.STRING, required=False, min_len=1, max_len=256,
-          pattern=f"{_NO_CONTROL}+"),
+    Field(
+        "user_id", Kind.STRING, required=False, min_len=1, max_len=256, pattern=f"{_NO_CONTROL}+"
+    ),
     Field("ip", Kind.IP, required=False, pattern=IP_PATTERN, doc="client address, no zone id"),
     Field("user_agent", Kind.STRING, required=False, max_len=512, pattern=f"{_NO_CONTROL}*"),
     Field("schema", Kind.VERSION, required=False, bits=32, doc="absent or null means 1"),

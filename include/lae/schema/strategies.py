@@ -1,4 +1,7 @@
-"""Hypothesis strategies for valid events, generated from ``FIELDS`` (tests only: imports hypothesis)."""
+"""Hypothesis strategies for valid events, generated from ``FIELDS``.
+
+For tests only: imports hypothesis, a dev dependency. Other layers' tests can reuse them.
+"""
 
 from __future__ import annotations
 
@@ -38,7 +41,8 @@ def _strategy(fd: Field) -> st.SearchStrategy:
 def valid_events() -> st.SearchStrategy[Event]:
     """Every Event that validate() accepts, in its normalized form."""
     parts = {
-        fd.name: _strategy(fd) if fd.required or fd.kind is Kind.VERSION
+        fd.name: _strategy(fd)
+        if fd.required or fd.kind is Kind.VERSION
         else st.none() | _strategy(fd)
         for fd in FIELDS
     }

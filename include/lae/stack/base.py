@@ -39,14 +39,14 @@ class Service(ABC):
     def command(self) -> tuple[list[str], dict[str, str]]:
         """argv and extra environment of the service process."""
 
-    def prepare(self) -> None:
-        """One-time, idempotent preparation before the first start (format storage, write config)."""
+    def prepare(self) -> None:  # noqa: B027 - optional hook, most services need nothing
+        """Idempotent preparation before a start (write config, format storage once)."""
 
     @abstractmethod
     def healthy(self) -> bool:
         """A real round trip against the service; raise or return False when not ready."""
 
-    def provision(self) -> None:
+    def provision(self) -> None:  # noqa: B027 - optional hook
         """Idempotent setup once healthy (topics, schema, bucket, connections)."""
 
     def start(self) -> bool:

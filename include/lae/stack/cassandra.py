@@ -163,11 +163,12 @@ class CassandraService(Service):
 
     def healthy(self) -> bool:
         from lae.cassandra import connect
+        from lae.health import cassandra_release
 
         session = connect(self.settings, connect_timeout=2.0)
         try:
-            row = session.execute("SELECT release_version FROM system.local").one()
-            return row is not None and bool(row.release_version)
+            cassandra_release(session)
+            return True
         finally:
             session.cluster.shutdown()
 

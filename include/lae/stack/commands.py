@@ -15,7 +15,9 @@ from lae.stack.process import ServiceError, rss_mib
 def _selected(names: list[str]) -> list[str]:
     unknown = [n for n in names if n not in SERVICES]
     if unknown:
-        raise ServiceError(f"unknown service(s): {', '.join(unknown)}; known: {', '.join(SERVICES)}")
+        raise ServiceError(
+            f"unknown service(s): {', '.join(unknown)}; known: {', '.join(SERVICES)}"
+        )
     # Keep the dependency order of SERVICES whatever order was asked for.
     return [n for n in SERVICES if not names or n in names]
 

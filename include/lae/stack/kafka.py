@@ -16,11 +16,10 @@ import subprocess
 import uuid
 from pathlib import Path
 
+from lae.health import kafka_round_trip
 from lae.stack.base import Service
 from lae.stack.process import ServiceError, port_open
 
-# Produced to and read back by the health check; never used by the pipeline.
-HEALTH_TOPIC = "lae.health"
 # Kafka 4's storage formatter (what bin/kafka-storage.sh runs).
 STORAGE_TOOL = "kafka.tools.StorageTool"
 
@@ -93,6 +92,9 @@ class KafkaService(Service):
             "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
             "log.dirs": str(self.data_dir),
             "num.partitions": "1",
+            # Topics come from provision() with their configured partitions; a typo'd topic
+            # name in a producer must fail, not silently create a 1-partition topic.
+            "auto.create.topics.enable": "false",
             # One broker: the internal topics cannot have more than one replica. The pipeline's
             # topics take their replication factor from the settings (provision).
             "offsets.topic.replication.factor": "1",
@@ -156,34 +158,13 @@ class KafkaService(Service):
         return self._java("kafka.Kafka", str(self.config_file), heap=heap), {}
 
     def healthy(self) -> bool:
-        """Create the health topic if needed, produce one record and read that record back."""
-        from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-
-        s = self.settings
+        """A produce/consume round trip of a unique marker on the health topic."""
         # Cheap pre-check: kafka-python clients block for seconds against a closed port, which
         # would delay noticing that the process died (wait_until checks between probes).
-        if not port_open(s.host, s.kafka_port):
+        if not port_open(self.settings.host, self.settings.kafka_port):
             return False
-        bootstrap = s.kafka_bootstrap
-        self._ensure_health_topic()
-        marker = uuid.uuid4().hex.encode()
-        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all",
-                                 request_timeout_ms=5000, max_block_ms=5000)
-        try:
-            meta = producer.send(HEALTH_TOPIC, key=b"health", value=marker).get(timeout=10)
-        finally:
-            producer.close(timeout=5)
-        tp = TopicPartition(HEALTH_TOPIC, meta.partition)
-        consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                 consumer_timeout_ms=5000, request_timeout_ms=10000)
-        try:
-            consumer.assign([tp])
-            consumer.seek(tp, meta.offset)
-            for record in consumer:
-                return record.value == marker
-            return False
-        finally:
-            consumer.close()
+        kafka_round_trip(self.settings.kafka_bootstrap, timeout_s=10)
+        return True
 
     def provision(self) -> None:
         """logs.raw and logs.dlq, as ``lae.kafka.topic_specs`` defines them (partitions,
@@ -191,21 +172,3 @@ class KafkaService(Service):
         from lae.kafka import ensure_topics
 
         ensure_topics(self.settings)
-
-    def _ensure_health_topic(self) -> None:
-        """One partition, an hour of retention: it only ever holds health-check markers."""
-        from kafka.admin import KafkaAdminClient, NewTopic
-        from kafka.errors import TopicAlreadyExistsError
-
-        admin = KafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap,
-                                 request_timeout_ms=10000, client_id="lae-stack")
-        try:
-            if HEALTH_TOPIC in admin.list_topics():
-                return
-            try:
-                admin.create_topics([NewTopic(HEALTH_TOPIC, 1, 1,
-                                              topic_configs={"retention.ms": "3600000"})])
-            except TopicAlreadyExistsError:
-                pass  # created concurrently (another test process); that is fine
-        finally:
-            admin.close()

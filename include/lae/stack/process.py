@@ -144,11 +144,23 @@ def _group_members(pgid: int) -> list[int]:
 
 
 def _is_zombie(pid: int) -> bool:
+    """True when nothing of the process is alive any more.
+
+    A JVM's main thread can be a zombie while other threads still run and hold its ports
+    for a moment, so every thread (/proc/<pid>/task/*) must be dead, not only the leader.
+    """
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
     except OSError:
         return True
-    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+    for task in tasks:
+        try:
+            state = (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state not in ("Z", "X"):
+            return False
+    return True
 
 
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:

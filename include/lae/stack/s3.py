@@ -7,9 +7,9 @@ survive ``down``/``up``. ``prepare`` rewrites the properties and logback config 
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
+from lae.health import s3_put_get
 from lae.s3 import s3_client
 from lae.stack.base import Service
 from lae.stack.process import ServiceError, port_open
@@ -99,13 +99,8 @@ class S3Service(Service):
             return False  # not listening yet; skip boto3's connect retries
         client = s3_client(self.settings)
         _ensure_bucket(client, HEALTH_BUCKET)
-        key = f"health/{uuid.uuid4().hex}"
-        body = key.encode()
-        client.put_object(Bucket=HEALTH_BUCKET, Key=key, Body=body)
-        try:
-            return client.get_object(Bucket=HEALTH_BUCKET, Key=key)["Body"].read() == body
-        finally:
-            client.delete_object(Bucket=HEALTH_BUCKET, Key=key)
+        s3_put_get(client, HEALTH_BUCKET)
+        return True
 
     def provision(self) -> None:
         _ensure_bucket(s3_client(self.settings), self.settings.bucket)

@@ -1,0 +1,89 @@
+"""A small client for Airflow 3's REST API (v2): log in, trigger a DAG run, wait for it.
+
+Used by `lae demo` and the tests to drive the *running* Airflow (scheduler, executor,
+execution API) the way a person does from the UI, rather than calling DAG code in-process.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from lae.config import Settings
+
+FINISHED = ("success", "failed")
+
+
+class AirflowApiError(RuntimeError):
+    pass
+
+
+@dataclass
+class AirflowApi:
+    base_url: str
+    token: str
+    timeout: float = 30.0
+
+    @classmethod
+    def login(cls, settings: Settings, username: str | None = None,
+              password: str | None = None) -> AirflowApi:
+        """Log in with the given user, by default the local stack's generated admin."""
+        if username is None or password is None:
+            from lae.stack.airflow import admin_credentials
+
+            username, password = admin_credentials(settings)
+        resp = httpx.post(f"{settings.airflow_url}/auth/token", timeout=30,
+                          json={"username": username, "password": password})
+        if resp.status_code != 201:
+            raise AirflowApiError(f"login as {username} failed: HTTP {resp.status_code}")
+        return cls(settings.airflow_url, resp.json()["access_token"])
+
+    def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        """(status, parsed JSON or text); HTTP errors are returned for the caller to judge."""
+        resp = httpx.request(method, f"{self.base_url}{path}", json=body, timeout=self.timeout,
+                             headers={"Authorization": f"Bearer {self.token}"})
+        try:
+            return resp.status_code, resp.json()
+        except ValueError:
+            return resp.status_code, resp.text
+
+    def _ok(self, method: str, path: str, body: Any = None) -> Any:
+        status, payload = self.request(method, path, body)
+        if status >= 300:
+            raise AirflowApiError(f"{method} {path}: HTTP {status}: {payload}")
+        return payload
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 120) -> None:
+        """Wait until the dag-processor has registered ``dag_id``."""
+        deadline = time.monotonic() + timeout
+        while self.request("GET", f"/api/v2/dags/{dag_id}")[0] != 200:
+            if time.monotonic() > deadline:
+                raise AirflowApiError(f"{dag_id} not registered after {timeout:.0f}s")
+            time.sleep(2)
+
+    def trigger(self, dag_id: str, conf: dict | None = None, note: str | None = None,
+                logical_date: str | None = None) -> str:
+        """Unpause and trigger ``dag_id``; returns the run id."""
+        self._ok("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
+        run = self._ok("POST", f"/api/v2/dags/{dag_id}/dagRuns",
+                       {"logical_date": logical_date, "conf": conf or {}, "note": note})
+        return run["dag_run_id"]
+
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 300) -> str:
+        """Poll until the run finishes; returns its final state ("success" or "failed")."""
+        deadline = time.monotonic() + timeout
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}"
+        while True:
+            state = self._ok("GET", path)["state"]
+            if state in FINISHED:
+                return state
+            if time.monotonic() > deadline:
+                raise AirflowApiError(f"{dag_id} run {run_id} still {state} after {timeout:.0f}s")
+            time.sleep(2)
+
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
+        payload = self._ok("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
+        return {t["task_id"]: t["state"] for t in payload["task_instances"]}
