@@ -6,6 +6,7 @@ Services are started once per test session and reused when already up (a develop
 
 from __future__ import annotations
 
+import logging
 import os
 
 import pytest
@@ -15,6 +16,9 @@ from lae.stack.manager import get_service
 
 # DagBag and the airflow CLI read the project's airflow.cfg, never a personal one.
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+# py4j logs "closing connection" from __del__ at interpreter exit, after pytest closed the
+# streams, which prints a "--- Logging error ---" traceback; nothing is wrong.
+logging.getLogger("py4j").setLevel(logging.WARNING)
 
 
 @pytest.fixture(scope="session")

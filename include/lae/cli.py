@@ -1,4 +1,4 @@
-"""The `lae` command line: `lae stack up|down|status|logs`, `lae demo`.
+"""The `lae` command line: `lae stack up|down|status|logs`, `generate`, `api`, `demo`.
 
 Sub-commands import what they need lazily so `lae --help` stays instant.
 """
@@ -35,6 +35,12 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return generate.run(args)
 
 
+def _cmd_api(args: argparse.Namespace) -> int:
+    from lae import api
+
+    return api.run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lae", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -61,6 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
     gen = sub.add_parser("generate", help="synthetic access logs to Kafka, with a ground truth")
     add_generate_arguments(gen)
     gen.set_defaults(func=_cmd_generate)
+
+    from lae.api import add_arguments as add_api_arguments
+
+    api = sub.add_parser("api", help="the example API server (access logs to Kafka) and "
+                                     "the POST /v1/logs ingest endpoint")
+    add_api_arguments(api)
+    api.set_defaults(func=_cmd_api)
 
     demo = sub.add_parser("demo", help="start the stack and run the pipeline end to end")
     demo.add_argument("--events", type=int, default=5000, help="events to produce")

@@ -55,3 +55,23 @@ def test_kafka_port_bound_but_not_listening(other_settings):
     assert message.startswith("kafka:")
     assert str(service.log_file) in message
     assert "Address already in use" in service.log_file.read_text()
+
+
+def test_cli_up_exits_non_zero_with_one_line_naming_service_and_log(tmp_path):
+    """What a person sees: `lae stack up s3` with its port taken prints one error line."""
+    import os
+    import subprocess
+    import sys
+
+    port = _free_port()
+    env = {**os.environ, "LAE_STATE_DIR": str(tmp_path / "state"), "LAE_S3_PORT": str(port)}
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        result = subprocess.run([sys.executable, "-m", "lae.cli", "stack", "up", "s3"],
+                                env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    assert "s3" in errors[0] and str(port) in errors[0]
+    assert str(tmp_path / "state" / "s3" / "s3.log") in errors[0]

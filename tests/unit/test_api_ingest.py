@@ -8,9 +8,12 @@ tests/integration/test_api_kafka.py.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 import uuid
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -90,6 +93,13 @@ def test_unsupported_media_type_is_415():
     assert r.status_code == 415
 
 
+def test_compressed_body_is_415():
+    with client() as c:
+        r = c.post("/v1/logs", content=b"\x1f\x8b...", headers={
+            **AUTH, "Content-Type": "application/x-ndjson", "Content-Encoding": "gzip"})
+    assert r.status_code == 415
+
+
 def test_accepted_and_rejected_are_summarised_and_published():
     sink = MemorySink()
     bad = event(status=700)
@@ -134,3 +144,28 @@ def test_sink_failure_is_503_with_retry_after_and_no_summary():
     assert r.headers["Retry-After"] == "7"
     assert "accepted" not in r.json()
     assert metrics["ingest"] == {"unavailable": 1}
+
+
+def test_requests_beyond_the_in_flight_bound_get_503_at_once():
+    release = threading.Event()
+
+    class BlockedSink:
+        def publish(self, batch, timeout):
+            release.wait(10)
+
+    app = create_app(ApiSettings(ingest_token=TOKEN, latency_scale=0, error_rate=0),
+                     emitter=NullEmitter(), sink=BlockedSink())
+    bound = app.state.ingest.max_in_flight
+
+    async def post_all():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            posts = [asyncio.create_task(c.post("/v1/logs", json=[event()], headers=AUTH))
+                     for _ in range(bound + 3)]
+            await asyncio.sleep(0.5)
+            release.set()  # the first `bound` were waiting on the sink; now let them finish
+            return [r.status_code for r in await asyncio.gather(*posts)]
+
+    statuses = asyncio.run(post_all())
+    assert sorted(statuses) == [202] * bound + [503] * 3
+    app.state.ingest.close()

@@ -119,6 +119,14 @@ def test_unhandled_exception_is_logged_as_500(emitter):
     assert (event["path"], event["status"]) == ("/boom", 500)
 
 
-def test_missing_user_id_is_null(client, emitter):
+def test_missing_or_blank_user_id_is_null(client, emitter):
     client.get("/v1/users/1")
-    assert emitter.events[0]["user_id"] is None
+    client.get("/v1/users/1", headers={"X-User-Id": "  "})
+    assert [e["user_id"] for e in emitter.events] == [None, None]
+
+
+def test_header_text_is_made_schema_safe(client, emitter):
+    client.get("/v1/users/1", headers={"X-User-Id": "a\tb" + "x" * 300})
+    (event,) = emitter.events
+    assert event["user_id"] == ("a b" + "x" * 300)[:256]
+    assert not isinstance(schema.validate(json.dumps(event).encode()), schema.Rejection)

@@ -13,20 +13,8 @@ from lae.schema import Event, archive_spark_schema, spark_schema, spark_validate
 pytestmark = pytest.mark.spark
 
 
-@pytest.fixture(scope="session")
-def spark():
-    from pyspark.sql import SparkSession
-
-    session = (
-        SparkSession.builder.master("local[1]")
-        .appName("lae-test-schema")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "1")
-        .getOrCreate()
-    )
-    yield session
-    session.stop()
+# `spark` is the shared session fixture from tests/conftest.py: one JVM per test run, and the
+# same classpath (Kafka source, S3A) as the jobs.
 
 
 def _reasons(spark, messages: list[bytes]) -> list[str | None]:

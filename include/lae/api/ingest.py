@@ -1,9 +1,9 @@
 """POST /v1/logs: the ingest endpoint for log shippers.
 
 Order of checks, cheapest first and before the body is read: ingest enabled (a token is
-configured; otherwise 503, fail closed), bearer token (401), declared size (413), media type
-(415). The body is then read while counting (413 as soon as it passes the limit, whatever
-Content-Length claimed), split and validated per event, and published.
+configured; otherwise 503, fail closed), bearer token (401), media type and encoding (415),
+declared size (413). The body is then read while counting (413 as soon as it passes the
+limit, whatever Content-Length claimed), split and validated per event, and published.
 
 The answer is 202 only when Kafka acknowledged *every* record of the request, valid ones on
 logs.raw and rejected ones on logs.dlq (acks=all). If any record was not acknowledged in time
@@ -57,6 +57,10 @@ class Ingest:
         # Parsing a large body and waiting for acks both block; a small fixed pool keeps them
         # off the event loop without letting a slow broker pile up one thread per request.
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lae-ingest")
+        # The pool's own queue is unbounded: during a broker outage every request would wait
+        # there holding its body. Past this many requests in flight, answer 503 at once.
+        self.max_in_flight = workers * 4
+        self.in_flight = 0  # only touched on the event loop, so no lock
         self.counts: Counter[str] = Counter()
         self._lock = threading.Lock()
 
@@ -116,10 +120,17 @@ async def ingest_logs(
     content_type = request.headers.get("content-type")
     if media_type(content_type) not in SUPPORTED_TYPES:
         raise HTTPException(415, f"use one of {', '.join(sorted(SUPPORTED_TYPES))}")
-    body = await ingest.read_body(request)
-    loop = asyncio.get_running_loop()
+    # A compressed body read as text would turn into a flood of invalid_utf8 rejects.
+    if request.headers.get("content-encoding", "identity").lower() not in ("identity", ""):
+        raise HTTPException(415, "Content-Encoding is not supported; send the body uncompressed")
+    retry_after = {"Retry-After": str(ingest.settings.retry_after_s)}
+    if ingest.in_flight >= ingest.max_in_flight:
+        ingest.count(busy=1)
+        raise HTTPException(503, "too many ingest requests in flight", headers=retry_after)
+    ingest.in_flight += 1
     try:
-        batch = await loop.run_in_executor(
+        body = await ingest.read_body(request)
+        batch = await asyncio.get_running_loop().run_in_executor(
             ingest.pool, ingest.parse_and_publish, body, content_type,
             service or x_lae_service, host or x_lae_host)
     except BadBody as exc:
@@ -127,8 +138,9 @@ async def ingest_logs(
         raise HTTPException(400, str(exc)) from None
     except SinkUnavailable as exc:
         ingest.count(unavailable=1)
-        retry_after = str(ingest.settings.retry_after_s)
         raise HTTPException(503, f"Kafka unavailable, nothing acknowledged: {exc}",
-                            headers={"Retry-After": retry_after}) from None
+                            headers=retry_after) from None
+    finally:
+        ingest.in_flight -= 1
     ingest.count(requests=1, accepted=len(batch.records), rejected=len(batch.rejected))
     return JSONResponse(batch.summary(), status_code=202)
