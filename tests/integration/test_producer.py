@@ -196,12 +196,11 @@ def test_ensure_topics_creates_with_configs_and_is_idempotent(kafka_service, set
     assert "not growing" in grown[0].warnings[0]
 
 
-def test_topic_specs_follow_replication_factor(settings, monkeypatch):
+def test_topic_specs_follow_replication_factor(settings):
     from dataclasses import replace
 
-    cluster = replace(settings, kafka_replication_factor=3)
+    cluster = replace(settings, kafka_replication_factor=3, kafka_min_insync_replicas=0)
     raw, dlq = topic_specs(cluster)
     assert raw.replication_factor == 3 and raw.configs["min.insync.replicas"] == "2"
-    monkeypatch.setenv("LAE_KAFKA_MIN_INSYNC_REPLICAS", "4")
     with pytest.raises(ValueError):
-        topic_specs(cluster)
+        topic_specs(replace(cluster, kafka_min_insync_replicas=4))

@@ -6,9 +6,9 @@ import json
 import random
 
 import pytest
-from test_schema import BASE, CASES, msg  # the shared, hand-written table
 
 from lae.schema import Event, archive_spark_schema, spark_schema, spark_validate, validate
+from tests.unit.test_schema import BASE, CASES, msg  # the shared, hand-written table
 
 pytestmark = pytest.mark.spark
 
