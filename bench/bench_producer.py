@@ -79,6 +79,38 @@ def python_send_only(settings, topic: str, payloads: list[bytes], events: int, *
         producer.close()
 
 
+def confluent_send_only(settings, topic: str, payloads: list[bytes], events: int,
+                        compression: str | None, linger_ms: int, batch_size: int) -> float:
+    """records/s of confluent-kafka (librdkafka) on the same payloads and producer settings:
+    the alternative client, measured side by side because kafka-python is the bottleneck."""
+    from confluent_kafka import Producer
+
+    keys = [b"search", b"catalog", b"auth", b"profile", b"checkout", b"payments"]
+    failed = []
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "acks": "all",
+                         "enable.idempotence": True, "compression.type": compression or "none",
+                         "linger.ms": linger_ms, "batch.size": batch_size,
+                         "partitioner": "murmur2_random"})  # Java's partitioner, as kafka-python
+
+    def on_delivery(err, _msg):
+        if err is not None:
+            failed.append(err)
+
+    n = len(payloads)
+    started = time.perf_counter()
+    for i in range(events):
+        while True:
+            try:
+                producer.produce(topic, payloads[i % n], keys[i % 6], on_delivery=on_delivery)
+                break
+            except BufferError:  # local queue full: serve callbacks, then retry
+                producer.poll(0.05)
+        producer.poll(0)
+    if producer.flush(60) or failed:
+        raise RuntimeError(f"confluent-kafka did not deliver everything: {failed[:3]}")
+    return events / (time.perf_counter() - started)
+
+
 def java_run(settings, topic: str, events: int, payload_file: Path | None, record_size: int,
              compression: str, linger_ms: int, batch_size: int) -> tuple[float, float, float]:
     """(records/s, MB/s, CPU µs/record) as ProducerPerformance reports them; CPU time is the
@@ -181,16 +213,19 @@ def main(argv: list[str] | None = None) -> int:
         if not args.random_java_payload:
             payload_file = Path(tmp.name) / "payloads.txt"
             payload_file.write_bytes(b"\n".join(payloads))
-        py, java, only = [], [], []
+        py, java, only, rdkafka = [], [], [], []
         for round_ in range(1, args.rounds + 1):
             topic = new_topic(settings, args.partitions)
             topics.append(topic)
             py.append(python_run(settings, topic, args.events, **options))
             only.append(python_send_only(settings, topic, payloads, args.events, **options))
+            rdkafka.append(confluent_send_only(settings, topic, payloads, args.events, comp,
+                                               args.linger_ms, args.batch_size))
             java.append(java_run(settings, topic, args.events, payload_file, mean_size,
                                  args.compression, args.linger_ms, args.batch_size))
             print(f"round {round_}: python {py[-1][0]:,.0f} rec/s ({py[-1][1]:.1f} MB/s, "
                   f"{py[-1][2]:.1f} CPU µs/rec), python send-only {only[-1]:,.0f} rec/s, "
+                  f"confluent-kafka send-only {rdkafka[-1]:,.0f} rec/s, "
                   f"java {java[-1][0]:,.0f} rec/s ({java[-1][1]:.1f} MB/s, "
                   f"{java[-1][2]:.1f} CPU µs/rec)", flush=True)
         tmp.cleanup()
@@ -201,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  python (generator -> LogProducer): {py_rps:>10,.0f} records/s {py_mbps:6.1f} MB/s"
               f" {py_cpu:6.1f} CPU µs/record")
         print(f"  python (LogProducer only)        : {statistics.median(only):>10,.0f} records/s")
+        print(f"  confluent-kafka (send only)      : {statistics.median(rdkafka):>10,.0f}"
+              " records/s")
         print(f"  java ProducerPerformance         : {java_rps:>10,.0f} records/s "
               f"{java_mbps:6.1f} MB/s {java_cpu:6.1f} CPU µs/record")
         print(f"  python / java records/s          : {py_rps / java_rps:10.0%}")

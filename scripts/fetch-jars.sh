@@ -16,7 +16,7 @@ for pom in jvm/*/pom.xml; do
   echo "[jars] resolving $part from Maven Central"
   rm -rf "$out"
   mkdir -p "$out"
-  mvn -q -B -f "$pom" dependency:copy-dependencies \
+  mvn -q -B -Dstyle.color=never -f "$pom" dependency:copy-dependencies \
       -DoutputDirectory="$out" -DincludeScope=runtime
   echo "$stamp" > "$out/.complete"
 done

@@ -1,4 +1,4 @@
-"""The `lae` command line: `lae stack up|down|status|logs`, `generate`, `api`, `demo`.
+"""The `lae` command line: `lae stack up|down|status|logs`, `generate`, `api`, `airflow`, `demo`.
 
 Sub-commands import what they need lazily so `lae --help` stays instant.
 """
@@ -41,6 +41,17 @@ def _cmd_api(args: argparse.Namespace) -> int:
     return api.run(args)
 
 
+def _cmd_airflow(args: argparse.Namespace) -> int:
+    """Run the airflow CLI against the local stack's home, database and secrets."""
+    import os
+
+    from lae.config import get_settings
+    from lae.stack.airflow import airflow_env, venv_bin
+
+    argv = [str(venv_bin() / "airflow"), *args.airflow_args]
+    os.execve(argv[0], argv, {**os.environ, **airflow_env(get_settings())})  # noqa: S606
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lae", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -74,6 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
                                      "the POST /v1/logs ingest endpoint")
     add_api_arguments(api)
     api.set_defaults(func=_cmd_api)
+
+    airflow = sub.add_parser("airflow", help="the airflow CLI, pointed at the local stack "
+                                             "(e.g. `lae airflow backfill create ...`)")
+    airflow.add_argument("airflow_args", nargs=argparse.REMAINDER)
+    airflow.set_defaults(func=_cmd_airflow)
 
     demo = sub.add_parser("demo", help="start the stack and run the pipeline end to end")
     demo.add_argument("--events", type=int, default=5000, help="events to produce")

@@ -159,3 +159,25 @@ def test_airflow_reads_the_project_config():
     assert conf.get("database", "sql_alchemy_conn") == f"sqlite:///{state / 'airflow.db'}"
     for key in ("base_log_folder", "dag_processor_child_process_log_directory"):
         assert Path(conf.get("logging", key)).is_relative_to(state), key
+
+
+def _callbacks(value) -> list:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+@pytest.mark.parametrize("path", DAG_FILES, ids=_ids(DAG_FILES))
+def test_every_task_alerts_through_the_lae_notifier(dagbag, path):
+    # A task without it fails silently once its retries are exhausted: nobody is paged and the
+    # health view never hears of it. lae.dag_defaults.default_args() attaches it.
+    from lae.alerts import LaeNotifier
+
+    dag = _dag_of(dagbag, path)
+    for task in dag.tasks:
+        pages = [c for c in _callbacks(task.on_failure_callback)
+                 if isinstance(c, LaeNotifier) and c.severity == "critical"]
+        assert pages, (f"{dag.dag_id}.{task.task_id}: on_failure_callback lacks a critical "
+                       "LaeNotifier; use lae.dag_defaults.default_args()")
+        retries = [c for c in _callbacks(task.on_retry_callback) if isinstance(c, LaeNotifier)]
+        assert retries, f"{dag.dag_id}.{task.task_id}: on_retry_callback lacks the LaeNotifier"

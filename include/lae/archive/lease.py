@@ -1,0 +1,83 @@
+"""One writer per partition: a lease row in Cassandra, taken and kept with LWTs and a TTL.
+
+Why Cassandra and not an S3 lease object: a lease needs compare-and-set. Cassandra's
+lightweight transactions (Paxos) give it on every deployment LAE targets, and ``USING TTL``
+makes a crashed holder's lease disappear on its own. Conditional S3 writes (``If-None-Match``)
+exist on AWS since 2024 but not on every S3-compatible store, and an S3 object has no expiry
+that a reader can trust without a clock comparison of its own.
+
+The lease is a guard against wasted and racing work, not the only line of defence: because a
+plan's files are a pure function of the stored plan, two writers that did overlap would write
+the same keys with the same bytes and commit the same offset.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from datetime import UTC, datetime
+
+DEFAULT_TTL_S = 600
+
+
+class LeaseHeldError(RuntimeError):
+    """Another writer holds the partition's lease."""
+
+
+class LeaseLostError(RuntimeError):
+    """Our lease expired or was taken over; we must not commit."""
+
+
+def default_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class CassandraLease:
+    def __init__(self, session, keyspace: str, topic: str, partition: int,
+                 ttl_s: int = DEFAULT_TTL_S, owner: str | None = None):
+        from cassandra import ConsistencyLevel
+
+        self.session = session
+        self.table = f"{keyspace}.archive_lease"
+        self.key = (topic, partition)
+        self.ttl_s = int(ttl_s)
+        self.owner = owner or default_owner()
+        self._cl = ConsistencyLevel.QUORUM
+        self._serial = ConsistencyLevel.SERIAL
+
+    def _lwt(self, cql: str, params: tuple):
+        from cassandra.query import SimpleStatement
+
+        stmt = SimpleStatement(cql, consistency_level=self._cl,
+                               serial_consistency_level=self._serial)
+        return self.session.execute(stmt, params).one()
+
+    def holder(self) -> str | None:
+        row = self.session.execute(
+            f"SELECT owner FROM {self.table} WHERE topic = %s AND partition = %s",  # noqa: S608
+            self.key).one()
+        return None if row is None else row.owner
+
+    def acquire(self) -> None:
+        row = self._lwt(
+            f"INSERT INTO {self.table} (topic, partition, owner, acquired_at) "  # noqa: S608
+            "VALUES (%s, %s, %s, %s) IF NOT EXISTS USING TTL %s",
+            (*self.key, self.owner, datetime.now(UTC), self.ttl_s))
+        if not row.applied and row.owner != self.owner:
+            raise LeaseHeldError(f"{self.key[0]}/{self.key[1]}: lease held by {row.owner} "
+                                 f"(expires within {self.ttl_s}s of its last renewal)")
+
+    def renew(self) -> None:
+        """Extend the TTL; raises ``LeaseLostError`` if we no longer hold the lease."""
+        row = self._lwt(
+            f"UPDATE {self.table} USING TTL %s SET owner = %s, acquired_at = %s "  # noqa: S608
+            "WHERE topic = %s AND partition = %s IF owner = %s",
+            (self.ttl_s, self.owner, datetime.now(UTC), *self.key, self.owner))
+        if not row.applied:
+            raise LeaseLostError(f"{self.key[0]}/{self.key[1]}: lease lost (now held by "
+                                 f"{getattr(row, 'owner', None)})")
+
+    def release(self) -> None:
+        self._lwt(f"DELETE FROM {self.table} WHERE topic = %s AND partition = %s "  # noqa: S608
+                  "IF owner = %s", (*self.key, self.owner))

@@ -1,0 +1,100 @@
+"""One archive run outside Airflow (CLI, crash tests, benchmark): plan → partitions → manifest.
+
+The DAG calls the same three functions as separate tasks; this module only wires them with
+clients built from ``Settings``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from lae.archive.archiver import Timings, archive_partition
+from lae.archive.lease import DEFAULT_TTL_S, CassandraLease
+from lae.archive.manifest import write_manifest
+from lae.archive.plan import (
+    DEFAULT_MAX_RANGE,
+    DEFAULT_MAX_ROWS,
+    GROUP_ID,
+    new_consumer,
+    plan_partitions,
+    topic_retention_ms,
+)
+from lae.archive.retention import DEFAULT_SAFETY_MARGIN_MS
+from lae.archive.upload import UploadConfig
+
+
+@dataclass
+class RunOptions:
+    run_id: str
+    topic: str | None = None
+    group_id: str = GROUP_ID
+    max_rows: int = DEFAULT_MAX_ROWS
+    max_range: int = DEFAULT_MAX_RANGE
+    upload: UploadConfig = field(default_factory=UploadConfig)
+    lease_ttl_s: int = DEFAULT_TTL_S
+    margin_ms: int = DEFAULT_SAFETY_MARGIN_MS
+
+
+def committed_offsets(consumer, topic: str) -> dict[tuple[str, int], int]:
+    from kafka import TopicPartition
+
+    out = {}
+    for p in sorted(consumer.partitions_for_topic(topic) or ()):
+        c = consumer.committed(TopicPartition(topic, p))
+        if c is not None:
+            out[(topic, p)] = c
+    return out
+
+
+def plan_run(bootstrap: str, topic: str, opts: RunOptions, settings=None) -> list[dict]:
+    retention = topic_retention_ms(bootstrap, topic)
+    if retention is None and settings is not None:
+        retention = settings.raw_retention_ms
+    consumer = new_consumer(bootstrap, opts.group_id)
+    try:
+        plans = plan_partitions(consumer, topic, max_rows=opts.max_rows,
+                                max_range=opts.max_range, retention_ms=retention,
+                                margin_ms=opts.margin_ms)
+    finally:
+        consumer.close()
+    return [p.to_dict() for p in plans]
+
+
+def archive_one(bootstrap: str, s3, bucket: str, session, keyspace: str, topic: str,
+                partition: int, opts: RunOptions, timings: Timings | None = None) -> dict:
+    consumer = new_consumer(bootstrap, opts.group_id)
+    try:
+        lease = CassandraLease(session, keyspace, topic, partition, opts.lease_ttl_s)
+        return archive_partition(consumer, s3, bucket, topic, partition, lease, opts.upload,
+                                 opts.run_id, timings)
+    finally:
+        consumer.close()
+
+
+def finish_run(bootstrap: str, s3, bucket: str, topic: str, results: list[dict],
+               opts: RunOptions) -> dict:
+    consumer = new_consumer(bootstrap, opts.group_id)
+    try:
+        committed = committed_offsets(consumer, topic)
+    finally:
+        consumer.close()
+    skipped = [r for r in results if "skipped" in r]
+    return write_manifest(s3, bucket, opts.run_id, committed, skipped, topic)
+
+
+def run_archive(settings, opts: RunOptions, timings: Timings | None = None) -> dict:
+    """Plan, archive every partition, write the manifest; returns the manifest."""
+    from lae.cassandra import connect
+    from lae.s3 import s3_client
+
+    topic = opts.topic or settings.raw_topic
+    plans = plan_run(settings.kafka_bootstrap, topic, opts, settings)
+    s3 = s3_client(settings)
+    session = connect(settings)
+    try:
+        results = [archive_one(settings.kafka_bootstrap, s3, settings.bucket, session,
+                               settings.keyspace, topic, p["partition"], opts, timings)
+                   for p in plans]
+    finally:
+        session.cluster.shutdown()
+    return finish_run(settings.kafka_bootstrap, s3, settings.bucket, topic, results, opts)
