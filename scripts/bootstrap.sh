@@ -5,8 +5,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 UV_VERSION=0.13.9
-PYTHON=${LAE_PYTHON:-python3.11}
 TOOLS=.lae/tools
+# Only the machine's own Python 3.11: uv must not try to download one (no such registry here).
+export UV_PYTHON_DOWNLOADS=never
+PYTHON=${LAE_PYTHON:-$(command -v python3.11 || command -v python3 || true)}
+if [ -z "$PYTHON" ] || ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+  echo "[bootstrap] error: LAE needs Python 3.11 (set LAE_PYTHON to its path)" >&2
+  exit 1
+fi
+for tool in java mvn; do
+  command -v "$tool" >/dev/null || { echo "[bootstrap] error: $tool not found on PATH" >&2; exit 1; }
+done
 
 if [ ! -x "$TOOLS/bin/uv" ]; then
   echo "[bootstrap] installing uv $UV_VERSION into $TOOLS"

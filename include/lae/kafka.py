@@ -14,6 +14,7 @@ raises ``BufferFullError`` without sending, like the Java client's ``buffer.memo
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import Counter
@@ -40,6 +41,10 @@ DEFAULT_BATCH_SIZE = 256 * 1024
 DEFAULT_MAX_BUFFER_BYTES = 32 * 1024 * 1024  # Java's buffer.memory default
 DEFAULT_MAX_BLOCK_MS = 60_000
 DEFAULT_DELIVERY_TIMEOUT_MS = 120_000
+
+CLIENT_ENV = "LAE_KAFKA_CLIENT"
+CLIENTS = ("confluent", "kafka-python")
+DEFAULT_CLIENT = "confluent"
 
 
 # Header names on logs.dlq messages (values are UTF-8 bytes).
@@ -113,54 +118,27 @@ def _key_partitioner():
 class LogProducer:
     """A keyed, idempotent, compressed producer that counts every delivery outcome.
 
-    One instance may be shared by threads. ``send`` returns kafka-python's future, so a caller
-    that needs the record's partition/offset can read it once the future is done.
+    ``LogProducer(...)`` builds the backend that ``client`` (or ``LAE_KAFKA_CLIENT``) names:
+    ``ConfluentLogProducer`` (``lae.kafka_confluent``) or ``KafkaPythonLogProducer``. Both take
+    the same arguments (kafka-python spellings) and behave the same towards callers. One
+    instance may be shared by threads. ``send`` returns a future whose ``value`` holds the
+    record's partition and offset once ``is_done``; ``get(timeout)`` waits for it.
+
+    Subclasses share the counters: they call ``_count_sent`` before handing a record over (and
+    ``_uncount_sent`` if the hand-over raised) and ``_count_delivered`` / ``_count_failed`` from
+    their delivery callbacks.
     """
 
-    def __init__(
-        self,
-        settings: Settings | None = None,
-        *,
-        topic: str | None = None,
-        bootstrap_servers: str | None = None,
-        compression_type: str | None = DEFAULT_COMPRESSION,
-        linger_ms: int = DEFAULT_LINGER_MS,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        max_buffer_bytes: int = DEFAULT_MAX_BUFFER_BYTES,
-        max_block_ms: int = DEFAULT_MAX_BLOCK_MS,
-        delivery_timeout_ms: int = DEFAULT_DELIVERY_TIMEOUT_MS,
-        client_id: str = "lae-producer",
-        **producer_configs: Any,
-    ):
-        from kafka import KafkaProducer
+    client = ""
 
-        if settings is None:
-            from lae.config import get_settings
+    def __new__(cls, *args: Any, client: str | None = None, **kwargs: Any):
+        if cls is LogProducer:
+            cls = producer_class(client)
+        return super().__new__(cls)
 
-            settings = get_settings()
-        self.topic = topic or settings.raw_topic
+    def _init_counters(self, max_buffer_bytes: int, max_block_ms: int) -> None:
         self.max_buffer_bytes = max_buffer_bytes
         self.max_block_ms = max_block_ms
-        configs: dict[str, Any] = {
-            "bootstrap_servers": bootstrap_servers or settings.kafka_bootstrap,
-            "client_id": client_id,
-            "acks": "all",
-            # Explicit, so kafka-python raises instead of silently dropping idempotence if a
-            # conflicting override (acks=1, retries=0) sneaks in.
-            "enable_idempotence": True,
-            "compression_type": compression_type,
-            "linger_ms": linger_ms,
-            "batch_size": batch_size,
-            "max_block_ms": max_block_ms,
-            # Retries are bounded by time, not count: a record fails only after this long.
-            "delivery_timeout_ms": delivery_timeout_ms,
-            "request_timeout_ms": min(30_000, delivery_timeout_ms - linger_ms),
-            "partitioner": _key_partitioner(),
-        }
-        configs.update(producer_configs)
-        self._producer: KafkaProducer = KafkaProducer(**configs)
-        self.config = configs
-
         self._cond = threading.Condition(threading.Lock())
         self._waiters = 0
         self._sent = 0
@@ -171,81 +149,33 @@ class LogProducer:
         self._last_error: str | None = None
         self._errors: Counter[str] = Counter()
 
-    # -- sending ---------------------------------------------------------------------------
+    # -- counting (called by the backends) -------------------------------------------------
 
-    def send(
-        self,
-        value: bytes,
-        key: bytes | None = None,
-        *,
-        topic: str | None = None,
-        headers: list[tuple[str, bytes]] | None = None,
-        partition: int | None = None,
-        timestamp_ms: int | None = None,
-    ):
-        """Hand one record to the producer; returns its future (RecordMetadata when done).
+    def _uncount_sent(self, size: int, exc: BaseException) -> None:
+        # Not sent: the caller gets the exception now, so it is not also counted as failed.
+        with self._cond:
+            self._sent -= 1
+            self._buffered -= size
+            self._last_error = f"{type(exc).__name__}: {exc}"
+            if self._waiters:
+                self._cond.notify_all()
 
-        Raises ``BufferFullError`` if no buffer space freed up within ``max_block_ms`` and
-        re-raises kafka-python's synchronous errors (e.g. metadata timeout); both are counted.
-        """
-        size = len(value) + (len(key) if key else 0) + 64  # 64: record + batch overhead
-        cond = self._cond
-        with cond:
-            if self._buffered + size > self.max_buffer_bytes and self._buffered > 0:
-                self._wait_for_space(size)
-            self._buffered += size
-            self._sent += 1
-        try:
-            future = self._producer.send(topic or self.topic, value=value, key=key,
-                                         headers=headers, partition=partition,
-                                         timestamp_ms=timestamp_ms)
-        except Exception as exc:
-            # Not sent: the caller gets the exception now, so it is not also counted as failed.
-            with cond:
-                self._sent -= 1
-                self._buffered -= size
-                self._last_error = f"{type(exc).__name__}: {exc}"
-                if self._waiters:
-                    cond.notify_all()
-            raise
-        future.add_callback(self._on_delivered, size)
-        future.add_errback(self._on_error, size)
-        return future
-
-    def _wait_for_space(self, size: int) -> None:
-        # Called with the condition held. Only a full buffer pays for this wait.
-        deadline = time.monotonic() + self.max_block_ms / 1000
-        self._waiters += 1
-        try:
-            while self._buffered + size > self.max_buffer_bytes and self._buffered > 0:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    stats = self._stats_locked()
-                    raise BufferFullError(
-                        f"producer buffer full ({self._buffered} of {self.max_buffer_bytes} "
-                        f"bytes awaiting acknowledgement) for {self.max_block_ms} ms; "
-                        f"last error: {self._last_error}", stats)
-                self._cond.wait(remaining)
-        finally:
-            self._waiters -= 1
-
-    def _on_delivered(self, size: int, _metadata) -> None:
+    def _count_delivered(self, size: int) -> None:
         with self._cond:
             self._delivered += 1
             self._buffered -= size
             if self._waiters:
                 self._cond.notify_all()
 
-    def _on_error(self, size: int, exc: BaseException) -> None:
-        name = type(exc).__name__
+    def _count_failed(self, size: int, name: str, message: str) -> None:
         with self._cond:
             self._failed += 1
             self._buffered -= size
             self._errors[name] += 1
-            self._last_error = f"{name}: {exc}"
+            self._last_error = f"{name}: {message}"
             if self._waiters:
                 self._cond.notify_all()
-        log.warning("delivery failed: %s: %s", name, exc)
+        log.warning("delivery failed: %s: %s", name, message)
 
     # -- outcome ---------------------------------------------------------------------------
 
@@ -269,15 +199,167 @@ class LogProducer:
                 f"total; by error: {stats.errors}); last error: {stats.last_error}", stats)
         return stats
 
+    def _buffer_full(self) -> BufferFullError:
+        with self._cond:
+            stats = self._stats_locked()
+        return BufferFullError(
+            f"producer buffer full ({stats.buffered_bytes} of {self.max_buffer_bytes} bytes "
+            f"awaiting acknowledgement) for {self.max_block_ms} ms; "
+            f"last error: {stats.last_error}", stats)
+
+    # -- the backend's part ------------------------------------------------------------------
+
+    def send(self, value: bytes, key: bytes | None = None, *, topic: str | None = None,
+             headers: list[tuple[str, bytes]] | None = None, partition: int | None = None,
+             timestamp_ms: int | None = None):
+        """Hand one record over; returns its future (``value``: metadata, once done).
+
+        Raises ``BufferFullError`` if no buffer space freed up within ``max_block_ms`` and
+        re-raises the client's synchronous errors; neither counts as a failed delivery.
+        """
+        raise NotImplementedError
+
     def flush(self, timeout: float | None = None, *,
               raise_on_failure: bool = True) -> DeliveryStats:
-        """Send everything buffered and wait for the outcomes (kafka-python raises
-        ``KafkaTimeoutError`` past ``timeout``)."""
-        self._producer.flush(timeout=timeout)
-        return self.check() if raise_on_failure else self.stats()
+        """Send everything buffered and wait for the outcomes (``KafkaTimeoutError`` past
+        ``timeout``); then ``check()``, or only the stats."""
+        raise NotImplementedError
 
     def close(self, timeout: float | None = None, *,
               raise_on_failure: bool = True) -> DeliveryStats:
+        """Flush for up to ``timeout``, then close; what is still unsent counts as failed."""
+        raise NotImplementedError
+
+    def __enter__(self) -> LogProducer:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        # On an exception already in flight, do not mask it with a DeliveryError.
+        self.close(raise_on_failure=exc_type is None)
+
+
+def kafka_client(client: str | None = None) -> str:
+    """The producer backend's name: ``client`` if given, else ``LAE_KAFKA_CLIENT``, else the
+    default (see the module docstring for why it is confluent)."""
+    name = (client or os.environ.get(CLIENT_ENV) or DEFAULT_CLIENT).strip().lower()
+    name = {"confluent-kafka": "confluent", "librdkafka": "confluent",
+            "kafka_python": "kafka-python"}.get(name, name)
+    if name not in CLIENTS:
+        raise ValueError(f"unknown Kafka client {name!r} (from {CLIENT_ENV}?); "
+                         f"choose one of {', '.join(CLIENTS)}")
+    return name
+
+
+def producer_class(client: str | None = None) -> type[LogProducer]:
+    if kafka_client(client) == "confluent":
+        from lae.kafka_confluent import ConfluentLogProducer
+
+        return ConfluentLogProducer
+    return KafkaPythonLogProducer
+
+
+class KafkaPythonLogProducer(LogProducer):
+    """The pure-Python backend: kafka-python's ``KafkaProducer``; ``send`` returns its future.
+
+    kafka-python 3 has no ``buffer_memory``: its accumulator grows without limit while a broker
+    is away. This class therefore bounds the bytes it has handed over and not yet seen
+    completed (``max_buffer_bytes``) itself, like the Java client's ``buffer.memory``.
+    """
+
+    client = "kafka-python"
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        topic: str | None = None,
+        bootstrap_servers: str | None = None,
+        compression_type: str | None = DEFAULT_COMPRESSION,
+        linger_ms: int = DEFAULT_LINGER_MS,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        max_buffer_bytes: int = DEFAULT_MAX_BUFFER_BYTES,
+        max_block_ms: int = DEFAULT_MAX_BLOCK_MS,
+        delivery_timeout_ms: int = DEFAULT_DELIVERY_TIMEOUT_MS,
+        client_id: str = "lae-producer",
+        client: str | None = None,
+        **producer_configs: Any,
+    ):
+        from kafka import KafkaProducer
+
+        if settings is None:
+            from lae.config import get_settings
+
+            settings = get_settings()
+        self.topic = topic or settings.raw_topic
+        self._init_counters(max_buffer_bytes, max_block_ms)
+        configs: dict[str, Any] = {
+            "bootstrap_servers": bootstrap_servers or settings.kafka_bootstrap,
+            "client_id": client_id,
+            "acks": "all",
+            # Explicit, so kafka-python raises instead of silently dropping idempotence if a
+            # conflicting override (acks=1, retries=0) sneaks in.
+            "enable_idempotence": True,
+            "compression_type": compression_type,
+            "linger_ms": linger_ms,
+            "batch_size": batch_size,
+            "max_block_ms": max_block_ms,
+            # Retries are bounded by time, not count: a record fails only after this long.
+            "delivery_timeout_ms": delivery_timeout_ms,
+            "request_timeout_ms": min(30_000, delivery_timeout_ms - linger_ms),
+            "partitioner": _key_partitioner(),
+        }
+        configs.update(producer_configs)
+        self._producer: KafkaProducer = KafkaProducer(**configs)
+        self.config = configs
+
+    def send(self, value, key=None, *, topic=None, headers=None, partition=None,
+             timestamp_ms=None):
+        size = len(value) + (len(key) if key else 0) + 64  # 64: record + batch overhead
+        cond = self._cond
+        with cond:
+            if self._buffered + size > self.max_buffer_bytes and self._buffered > 0:
+                self._wait_for_space(size)
+            self._buffered += size
+            self._sent += 1
+        try:
+            future = self._producer.send(topic or self.topic, value=value, key=key,
+                                         headers=headers, partition=partition,
+                                         timestamp_ms=timestamp_ms)
+        except Exception as exc:
+            self._uncount_sent(size, exc)
+            raise
+        future.add_callback(self._on_delivered, size)
+        future.add_errback(self._on_error, size)
+        return future
+
+    def _wait_for_space(self, size: int) -> None:
+        # Called with the condition held. Only a full buffer pays for this wait.
+        deadline = time.monotonic() + self.max_block_ms / 1000
+        self._waiters += 1
+        try:
+            while self._buffered + size > self.max_buffer_bytes and self._buffered > 0:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    stats = self._stats_locked()
+                    raise BufferFullError(
+                        f"producer buffer full ({self._buffered} of {self.max_buffer_bytes} "
+                        f"bytes awaiting acknowledgement) for {self.max_block_ms} ms; "
+                        f"last error: {self._last_error}", stats)
+                self._cond.wait(remaining)
+        finally:
+            self._waiters -= 1
+
+    def _on_delivered(self, size: int, _metadata) -> None:
+        self._count_delivered(size)
+
+    def _on_error(self, size: int, exc: BaseException) -> None:
+        self._count_failed(size, type(exc).__name__, str(exc))
+
+    def flush(self, timeout=None, *, raise_on_failure=True):
+        self._producer.flush(timeout=timeout)
+        return self.check() if raise_on_failure else self.stats()
+
+    def close(self, timeout=None, *, raise_on_failure=True):
         try:
             self._producer.flush(timeout=timeout)
         finally:
@@ -286,13 +368,6 @@ class LogProducer:
 
     def metrics(self) -> dict:
         return self._producer.metrics()
-
-    def __enter__(self) -> LogProducer:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        # On an exception already in flight, do not mask it with a DeliveryError.
-        self.close(raise_on_failure=exc_type is None)
 
 
 # -- dead letters ----------------------------------------------------------------------------

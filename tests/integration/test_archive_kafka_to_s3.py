@@ -32,6 +32,9 @@ pytestmark = pytest.mark.integration
 DAY = (datetime(2026, 11, 25, tzinfo=UTC), datetime(2026, 11, 26, tzinfo=UTC))
 MIX = Mix(late=0.05, duplicate=0.03, malformed=0.02)
 PARTITIONS = 3
+# Short, so the test can wait for a killed run's lease to expire; long enough that a run on a
+# busy 2-core machine renews it in time.
+LEASE_TTL_S = 8
 
 
 @pytest.fixture(scope="module")
@@ -162,9 +165,10 @@ def test_archive_matches_ground_truth(stack, tmp_path, spark):
 def test_crash_then_rerun_is_exactly_once(stack, tmp_path, step, cassandra_service):
     settings = stack
     topic, truth = _batch(settings, tmp_path, count=2500, seed=11)
-    # Every object multipart with small parts, so "mid_multipart" really is between parts.
-    opts = {"threshold": 1, "part": 8 * 1024} if step == "mid_multipart" else {}
-    crashed = _run(topic, f"c-{topic}", crash=step, ttl=3, **opts)
+    # Every object multipart: the kill comes after a part is stored, before completion (S3's
+    # 5 MiB minimum part size makes these small files one-part uploads).
+    opts = {"threshold": 1, "part": 5 * 1024 * 1024} if step == "mid_multipart" else {}
+    crashed = _run(topic, f"c-{topic}", crash=step, ttl=LEASE_TTL_S, **opts)
     assert crashed.returncode == -9, crashed.stderr[-3000:]
     # The killed run still holds partition 0's lease; it expires on its own (TTL).
     from lae.cassandra import connect
@@ -174,7 +178,7 @@ def test_crash_then_rerun_is_exactly_once(stack, tmp_path, step, cassandra_servi
         busy = Counter(truth["partition"].to_pylist()).most_common(1)[0][0]
         lease = CassandraLease(session, settings.keyspace, topic, busy)
         assert lease.holder() is not None
-        time.sleep(4)
+        time.sleep(LEASE_TTL_S + 1)
         assert lease.holder() is None
     finally:
         session.cluster.shutdown()

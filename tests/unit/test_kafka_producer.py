@@ -1,5 +1,6 @@
-"""Pure parts of lae.kafka: dead-letter headers, topic specs, stats; and the producer's
-behaviour with no broker to talk to (a closed local port, not a mock)."""
+"""Pure parts of lae.kafka: dead-letter headers, topic specs, stats, the choice of client;
+and the producer's behaviour, with each backend, with no broker to talk to (a closed local
+port, not a mock)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,19 @@ import time
 from dataclasses import replace
 
 import pytest
+from kafka.errors import KafkaTimeoutError
 
 from lae.kafka import (
     DLQ_REASON,
     DLQ_SOURCE_OFFSET,
     DLQ_SOURCE_PARTITION,
     DLQ_SOURCE_TOPIC,
+    BufferFullError,
     DeliveryStats,
+    KafkaPythonLogProducer,
     LogProducer,
     dlq_headers,
+    kafka_client,
     parse_dlq_headers,
     topic_specs,
 )
@@ -65,13 +70,95 @@ def test_stats_pending():
     assert DeliveryStats(sent=10, delivered=6, failed=1, buffered_bytes=0).pending == 3
 
 
-def test_no_broker_fails_fast_and_clearly(settings):
-    from kafka.errors import KafkaTimeoutError
+@pytest.fixture(params=["confluent", "kafka-python"])
+def client(request, monkeypatch) -> str:
+    monkeypatch.setenv("LAE_KAFKA_CLIENT", request.param)
+    return request.param
 
+
+@pytest.fixture
+def closed_port() -> str:
     with socket.socket() as sock:  # a port that nothing listens on
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+        return f"127.0.0.1:{sock.getsockname()[1]}"
+
+
+def test_client_choice(monkeypatch):
+    monkeypatch.delenv("LAE_KAFKA_CLIENT", raising=False)
+    assert kafka_client() == "confluent"  # the default, see lae.kafka's docstring
+    monkeypatch.setenv("LAE_KAFKA_CLIENT", "kafka-python")
+    assert kafka_client() == "kafka-python"
+    assert kafka_client("confluent-kafka") == "confluent"  # an argument beats the env
+    monkeypatch.setenv("LAE_KAFKA_CLIENT", "pykafka")
+    with pytest.raises(ValueError, match="LAE_KAFKA_CLIENT"):
+        kafka_client()
+
+
+def test_log_producer_builds_the_chosen_backend(settings, client, closed_port):
+    from lae.kafka_confluent import ConfluentLogProducer
+
+    expected = ConfluentLogProducer if client == "confluent" else KafkaPythonLogProducer
+    # kafka-python probes the broker version unless it is given one.
+    producer = LogProducer(settings, bootstrap_servers=closed_port, api_version=(4, 0))
+    try:
+        assert type(producer) is expected and isinstance(producer, LogProducer)
+        assert producer.client == client
+        assert producer.stats().sent == 0
+    finally:
+        producer.close(timeout=0)
+
+
+def test_no_broker_fails_fast_and_clearly(settings, client, closed_port):
     started = time.monotonic()
     with pytest.raises(KafkaTimeoutError, match="Unable to bootstrap"):
-        LogProducer(settings, bootstrap_servers=f"127.0.0.1:{port}", bootstrap_timeout_ms=1_000)
+        LogProducer(settings, bootstrap_servers=closed_port, bootstrap_timeout_ms=1_000)
     assert time.monotonic() - started < 10
+
+
+def test_confluent_config_is_the_design_contract(settings, closed_port):
+    producer = LogProducer(settings, client="confluent", bootstrap_servers=closed_port,
+                           max_buffer_bytes=4 * 1024 * 1024, request_timeout_ms=7_000,
+                           api_version=(4, 0), **{"socket.keepalive.enable": True})
+    try:
+        config = producer.config
+        assert (config["acks"], config["enable.idempotence"]) == ("all", True)
+        assert config["partitioner"] == "murmur2_random"  # Java's default for keyed records
+        assert config["compression.type"] == "zstd"
+        assert config["queue.buffering.max.kbytes"] == 4096
+        assert config["request.timeout.ms"] == 7_000  # kafka-python name translated
+        assert config["socket.keepalive.enable"] is True  # librdkafka name passed through
+    finally:
+        producer.close(timeout=0)
+    with pytest.raises(TypeError, match="no confluent-kafka equivalent"):
+        LogProducer(settings, client="confluent", bootstrap_servers=closed_port,
+                    buffer_memory=1024)
+
+
+def test_confluent_full_queue_blocks_then_raises_and_close_fails_the_rest(settings,
+                                                                          closed_port):
+    producer = LogProducer(settings, client="confluent", bootstrap_servers=closed_port,
+                           max_buffer_bytes=8 * 1024, max_block_ms=200)
+    sent = 0
+    with pytest.raises(BufferFullError) as caught:
+        for _ in range(100):
+            producer.send(b"x" * 1_000, key=b"k")
+            sent += 1
+    assert 4 <= sent <= 8
+    assert caught.value.stats.sent == sent  # the refused record was not sent
+    stats = producer.close(timeout=0.2, raise_on_failure=False)
+    # Nothing could be delivered: close gives up and counts every record as failed.
+    assert (stats.sent, stats.delivered, stats.failed, stats.buffered_bytes) == (sent, 0, sent, 0)
+
+
+def test_confluent_future_get_times_out_without_broker(settings, closed_port):
+    producer = LogProducer(settings, client="confluent", bootstrap_servers=closed_port)
+    try:
+        future = producer.send(b"v", key=b"k")
+        started = time.monotonic()
+        with pytest.raises(KafkaTimeoutError):
+            future.get(timeout=0.3)
+        assert 0.3 <= time.monotonic() - started < 2
+        assert not future.is_done and future.value is None
+    finally:
+        stats = producer.close(timeout=0, raise_on_failure=False)
+    assert future.failed() and stats.failed == 1

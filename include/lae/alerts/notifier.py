@@ -81,7 +81,10 @@ def send_alert(kind: str, title: str, details: dict[str, Any] | None = None, *,
                settings: Settings | None = None) -> Alert:
     """An alert that is not a task failure (stream restart/escalation, view drift, …).
 
-    Same channels and file as task alerts; never raises. Returns the alert sent.
+    Same channels and file as task alerts; never raises. Returns the alert sent. Call it from
+    tasks; code running inside the scheduler or api-server (listeners) must pass
+    ``channels=[]``, because looking connections up there uses the scheduler's own DB session
+    (see plugins/lae_alerts.py).
     """
     alert = Alert(kind=kind, title=title, severity=severity, dag_id=dag_id, task_id=task_id,
                   run_id=run_id, exception=describe_exception(exception), log_url=log_url,

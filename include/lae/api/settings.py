@@ -10,9 +10,11 @@ import os
 import re
 from dataclasses import dataclass
 
-# Same rule as the event schema's `service` field, so the server never emits events that the
-# schema would quarantine.
-_SERVICE_RE = re.compile(r"^[a-z0-9_.-]{1,64}$")
+from lae.schema.fields import FIELDS_BY_NAME
+
+# The event schema's own `service` rule, so the server never emits events it would quarantine.
+_SERVICE = FIELDS_BY_NAME["service"]
+_SERVICE_RE = re.compile(_SERVICE.pattern)
 
 
 def _int(name: str, default: int) -> int:
@@ -52,8 +54,10 @@ class ApiSettings:
     emit_queue_size: int = 10_000
 
     def __post_init__(self) -> None:
-        if not _SERVICE_RE.match(self.service):
-            raise ValueError(f"service {self.service!r} must match {_SERVICE_RE.pattern}")
+        if not (_SERVICE.min_len <= len(self.service) <= _SERVICE.max_len
+                and _SERVICE_RE.fullmatch(self.service)):
+            raise ValueError(f"service {self.service!r} must match {_SERVICE.pattern} "
+                             f"with {_SERVICE.min_len}-{_SERVICE.max_len} characters")
 
     @classmethod
     def from_env(cls) -> ApiSettings:

@@ -65,6 +65,7 @@ def archive_partition(consumer, s3, bucket: str, topic: str, partition: int, lea
         for records in read_range(consumer, plan):
             split.add(records)
             read += len(records)
+        lease.renew()  # reading a big range can take a while
         t1 = time.perf_counter()
         t.read_validate += t1 - t0
         result = _empty_result(plan, run_id)

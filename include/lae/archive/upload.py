@@ -48,7 +48,9 @@ def put(client, bucket: str, key: str, data: bytes, config: UploadConfig) -> dic
     upload_id = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
     try:
         parts = []
-        size = max(1, config.part_size)
+        # S3 (and s3proxy) refuse parts under 5 MiB except the last: a smaller setting would
+        # only turn into EntityTooSmall at completion time.
+        size = max(MIN_PART_SIZE, config.part_size)
         for number, i in enumerate(range(0, len(data), size), start=1):
             resp = client.upload_part(Bucket=bucket, Key=key, UploadId=upload_id,
                                       PartNumber=number, Body=data[i:i + size])

@@ -9,9 +9,11 @@
 How batch and stream share them: the batch job calls ``metrics_minute`` on a de-duplicated
 day of the master dataset; the streaming job calls the very same function on its Kafka
 DataFrame after ``withWatermark("ts", …)`` and de-duplication by ``event_id``, writing in
-update mode. Every aggregate is mergeable and order-independent (integer sums, max,
-per-bucket counts, HLL registers), so for a closed window both give the same rows
-(invariant 3).
+update mode (and ``metrics_hour_from_events`` for the hour rows, since Spark cannot chain
+the rollup inside one streaming query). Every aggregate is mergeable and order-independent
+(integer sums, max, per-bucket counts, HLL registers), so for a closed window both give the
+same rows (invariant 3). Only the users_hll blobs may differ byte for byte (a small sketch
+lists its hashes in arrival order): compare sketches by their estimates.
 
 pyspark is imported inside the functions, so importing this package needs no JVM.
 """
@@ -31,6 +33,7 @@ from lae.views.metrics import (
     MINUTE_COLUMNS,
     latency_bucket,
     metrics_hour,
+    metrics_hour_from_events,
     metrics_minute,
     status_class,
 )
@@ -49,6 +52,7 @@ __all__ = [
     "latency_bucket",
     "merge_hists",
     "metrics_hour",
+    "metrics_hour_from_events",
     "metrics_minute",
     "percentile_from_hist",
     "status_class",
