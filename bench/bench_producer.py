@@ -4,6 +4,11 @@ ProducerPerformance, same broker, same acks and compression, in the same run.
     .venv/bin/python bench/bench_producer.py                  # compare, 3 rounds each
     .venv/bin/python bench/bench_producer.py --sweep          # compression / linger / batch grid
     .venv/bin/python bench/bench_producer.py --profile        # cProfile of the Python path
+    .venv/bin/python bench/bench_producer.py --poll-compare   # confluent: poll thread vs inline
+
+The headline row uses the default client (LAE_KAFKA_CLIENT, else lae.kafka.DEFAULT_CLIENT);
+both LogProducer backends are measured every round, next to bare confluent-kafka (no
+LogProducer around it) and Java.
 
 Uses the broker at LAE_KAFKA_PORT (starts the local one if it is not up, and stops it again).
 Rounds alternate Python and Java so that load from anything else on the machine hits both;
@@ -32,7 +37,15 @@ from lae.config import get_settings
 from lae.generate import generate
 from lae.generator.clock import HistoryClock
 from lae.generator.model import Mix, TrafficModel
-from lae.kafka import DEFAULT_BATCH_SIZE, DEFAULT_LINGER_MS, LogProducer, TopicSpec, ensure_topics
+from lae.kafka import (
+    CLIENTS,
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_LINGER_MS,
+    LogProducer,
+    TopicSpec,
+    ensure_topics,
+    kafka_client,
+)
 
 DAY = (datetime(2026, 11, 25, tzinfo=UTC), datetime(2026, 11, 26, tzinfo=UTC))
 JAVA_RESULT = re.compile(r"(\d+) records sent, ([\d.]+) records/sec \(([\d.]+) MB/sec\)")
@@ -44,10 +57,12 @@ def payload_sample(n: int) -> list[bytes]:
     return list(model.draw(clock.positions(0, n), clock.start_ms).payloads)
 
 
-def python_run(settings, topic: str, events: int, **options) -> tuple[float, float, float]:
+def python_run(settings, topic: str, events: int, client: str | None = None,
+               producer_class=LogProducer, **options) -> tuple[float, float, float]:
     """(records/s, MB/s, CPU µs/record) of generator + LogProducer until all are acknowledged.
-    CPU time counts every thread of this process (the producer's sender thread too)."""
-    producer = LogProducer(settings, topic=topic, client_id="lae-bench", **options)
+    CPU time counts every thread of this process (the producer's own threads too)."""
+    producer = producer_class(settings, topic=topic, client_id="lae-bench", client=client,
+                              **options)
     try:
         cpu = time.process_time()
         started = time.perf_counter()
@@ -63,10 +78,12 @@ def python_run(settings, topic: str, events: int, **options) -> tuple[float, flo
     return events / seconds, summary.payload_bytes / seconds / 1e6, cpu / events * 1e6
 
 
-def python_send_only(settings, topic: str, payloads: list[bytes], events: int, **options):
+def python_send_only(settings, topic: str, payloads: list[bytes], events: int,
+                     client: str | None = None, **options):
     """records/s of LogProducer alone on pre-built payloads (separates generation cost)."""
     keys = [b"search", b"catalog", b"auth", b"profile", b"checkout", b"payments"]
-    producer = LogProducer(settings, topic=topic, client_id="lae-bench", **options)
+    producer = LogProducer(settings, topic=topic, client_id="lae-bench", client=client,
+                           **options)
     try:
         send = producer.send
         n = len(payloads)
@@ -81,8 +98,8 @@ def python_send_only(settings, topic: str, payloads: list[bytes], events: int, *
 
 def confluent_send_only(settings, topic: str, payloads: list[bytes], events: int,
                         compression: str | None, linger_ms: int, batch_size: int) -> float:
-    """records/s of confluent-kafka (librdkafka) on the same payloads and producer settings:
-    the alternative client, measured side by side because kafka-python is the bottleneck."""
+    """records/s of bare confluent-kafka (librdkafka) on the same payloads and settings, no
+    LogProducer around it: the floor of what the confluent backend costs."""
     from confluent_kafka import Producer
 
     keys = [b"search", b"catalog", b"auth", b"profile", b"checkout", b"payments"]
@@ -109,6 +126,42 @@ def confluent_send_only(settings, topic: str, payloads: list[bytes], events: int
     if producer.flush(60) or failed:
         raise RuntimeError(f"confluent-kafka did not deliver everything: {failed[:3]}")
     return events / (time.perf_counter() - started)
+
+
+def inline_poll_class():
+    """The confluent backend with poll(0) after every produce instead of the poll thread."""
+    from lae.kafka_confluent import ConfluentLogProducer
+
+    class InlinePollLogProducer(ConfluentLogProducer):
+        def _poll_loop(self) -> None:
+            pass  # no thread: callbacks are served by send() (and flush)
+
+        def send(self, *args, **kwargs):
+            future = super().send(*args, **kwargs)
+            self._producer.poll(0)
+            return future
+
+    return InlinePollLogProducer
+
+
+def poll_compare(settings, args, options) -> None:
+    variants = {"poll thread": LogProducer, "poll(0) per send": inline_poll_class()}
+    results: dict[str, list] = {name: [] for name in variants}
+    for round_ in range(1, args.rounds + 1):
+        for name, cls in variants.items():
+            topic = new_topic(settings, args.partitions)
+            try:
+                results[name].append(python_run(settings, topic, args.events, "confluent",
+                                                producer_class=cls, **options))
+            finally:
+                delete_topics(settings, [topic])
+            rps, _, cpu = results[name][-1]
+            print(f"round {round_}: {name:<17} {rps:>9,.0f} rec/s {cpu:5.1f} CPU µs/rec",
+                  flush=True)
+    print(f"\nmedian of {args.rounds}, generator -> confluent LogProducer:")
+    for name, runs in results.items():
+        print(f"  {name:<17}: {statistics.median(r[0] for r in runs):>9,.0f} records/s "
+              f"{statistics.median(r[2] for r in runs):5.1f} CPU µs/record")
 
 
 def java_run(settings, topic: str, events: int, payload_file: Path | None, record_size: int,
@@ -163,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
     parser.add_argument("--sweep", action="store_true", help="grid of producer settings")
     parser.add_argument("--profile", action="store_true", help="cProfile the Python path")
+    parser.add_argument("--poll-compare", action="store_true",
+                        help="confluent backend: background poll thread vs poll(0) per send")
     parser.add_argument("--random-java-payload", action="store_true",
                         help="Java sends --record-size random records instead of JSON payloads")
     args = parser.parse_args(argv)
@@ -191,6 +246,10 @@ def main(argv: list[str] | None = None) -> int:
             pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
             return 0
 
+        if args.poll_compare:
+            poll_compare(settings, args, options)
+            return 0
+
         if args.sweep:
             grid = [(c, 20, 256 * 1024) for c in ("zstd", "gzip", None)]
             grid += [("zstd", linger, batch) for linger, batch in
@@ -213,35 +272,58 @@ def main(argv: list[str] | None = None) -> int:
         if not args.random_java_payload:
             payload_file = Path(tmp.name) / "payloads.txt"
             payload_file.write_bytes(b"\n".join(payloads))
-        py, java, only, rdkafka = [], [], [], []
+        default = kafka_client()
+        gen: dict[str, list] = {c: [] for c in CLIENTS}
+        only: dict[str, list] = {c: [] for c in CLIENTS}
+        java, rdkafka = [], []
         for round_ in range(1, args.rounds + 1):
             topic = new_topic(settings, args.partitions)
             topics.append(topic)
-            py.append(python_run(settings, topic, args.events, **options))
-            only.append(python_send_only(settings, topic, payloads, args.events, **options))
+            for client in CLIENTS:
+                gen[client].append(python_run(settings, topic, args.events, client, **options))
+                only[client].append(python_send_only(settings, topic, payloads, args.events,
+                                                     client, **options))
             rdkafka.append(confluent_send_only(settings, topic, payloads, args.events, comp,
                                                args.linger_ms, args.batch_size))
             java.append(java_run(settings, topic, args.events, payload_file, mean_size,
                                  args.compression, args.linger_ms, args.batch_size))
-            print(f"round {round_}: python {py[-1][0]:,.0f} rec/s ({py[-1][1]:.1f} MB/s, "
-                  f"{py[-1][2]:.1f} CPU µs/rec), python send-only {only[-1]:,.0f} rec/s, "
-                  f"confluent-kafka send-only {rdkafka[-1]:,.0f} rec/s, "
-                  f"java {java[-1][0]:,.0f} rec/s ({java[-1][1]:.1f} MB/s, "
-                  f"{java[-1][2]:.1f} CPU µs/rec)", flush=True)
+            parts = [f"generator -> {c} {gen[c][-1][0]:,.0f} rec/s "
+                     f"({gen[c][-1][2]:.1f} CPU µs/rec), {c} only {only[c][-1]:,.0f}"
+                     for c in CLIENTS]
+            print(f"round {round_}: " + "; ".join(parts) +
+                  f"; bare confluent-kafka {rdkafka[-1]:,.0f}; java {java[-1][0]:,.0f} rec/s "
+                  f"({java[-1][2]:.1f} CPU µs/rec)", flush=True)
         tmp.cleanup()
-        py_rps, py_mbps, py_cpu = (statistics.median(x) for x in zip(*py, strict=True))
-        java_rps, java_mbps, java_cpu = (statistics.median(x) for x in zip(*java, strict=True))
+
+        def medians(runs):
+            return tuple(statistics.median(x) for x in zip(*runs, strict=True))
+
+        java_rps, java_mbps, java_cpu = medians(java)
+        py_rps, py_mbps, py_cpu = medians(gen[default])
         print(f"\nmedian of {args.rounds}: compression={args.compression} "
-              f"linger.ms={args.linger_ms} batch.size={args.batch_size}")
-        print(f"  python (generator -> LogProducer): {py_rps:>10,.0f} records/s {py_mbps:6.1f} MB/s"
-              f" {py_cpu:6.1f} CPU µs/record")
-        print(f"  python (LogProducer only)        : {statistics.median(only):>10,.0f} records/s")
-        print(f"  confluent-kafka (send only)      : {statistics.median(rdkafka):>10,.0f}"
+              f"linger.ms={args.linger_ms} batch.size={args.batch_size}; "
+              f"default client: {default}")
+        print(f"  python (generator -> LogProducer)    : {py_rps:>10,.0f} records/s "
+              f"{py_mbps:6.1f} MB/s {py_cpu:6.1f} CPU µs/record  [{default}]")
+        for client in CLIENTS:
+            rps, mbps, cpu = medians(gen[client])
+            print(f"  generator -> LogProducer[{client:<12}]: {rps:>10,.0f} records/s "
+                  f"{mbps:6.1f} MB/s {cpu:6.1f} CPU µs/record")
+        for client in CLIENTS:
+            print(f"  LogProducer[{client:<12}] only       : "
+                  f"{statistics.median(only[client]):>10,.0f} records/s")
+        print(f"  bare confluent-kafka (send only)     : {statistics.median(rdkafka):>10,.0f}"
               " records/s")
-        print(f"  java ProducerPerformance         : {java_rps:>10,.0f} records/s "
+        print(f"  java ProducerPerformance             : {java_rps:>10,.0f} records/s "
               f"{java_mbps:6.1f} MB/s {java_cpu:6.1f} CPU µs/record")
-        print(f"  python / java records/s          : {py_rps / java_rps:10.0%}")
-        print(f"  java / python CPU per record     : {java_cpu / py_cpu:10.0%}")
+        print(f"  python / java records/s              : {py_rps / java_rps:10.0%}  "
+              f"[{default}; goal >= 30%]")
+        for client in CLIENTS:
+            ratio = medians(gen[client])[0] / java_rps
+            print(f"  generator -> {client:<12} / java     : {ratio:10.0%}")
+        print(f"  bare confluent-kafka / java          : "
+              f"{statistics.median(rdkafka) / java_rps:10.0%}")
+        print(f"  java / python CPU per record         : {java_cpu / py_cpu:10.0%}  [{default}]")
         return 0
     finally:
         try:
