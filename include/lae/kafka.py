@@ -1,14 +1,28 @@
 """Writing to Kafka: the one producer configuration, topic setup, and the dead-letter helper.
 
-``LogProducer`` wraps kafka-python's ``KafkaProducer`` with the DESIGN §4 contract (acks=all,
-idempotent, compressed, batched, key = service) and makes delivery outcomes impossible to miss:
-every record's future is counted as delivered or failed, and ``flush``/``close`` raise
-``DeliveryError`` when anything failed since the last check.
+``LogProducer`` applies the DESIGN §4 contract (acks=all, idempotent, compressed, batched,
+key = service) and makes delivery outcomes impossible to miss: every record is counted as
+delivered or failed, and ``flush``/``close`` raise ``DeliveryError`` when anything failed since
+the last check. Its buffer is bounded (``max_buffer_bytes``): a ``send`` that finds it full
+waits up to ``max_block_ms`` and then raises ``BufferFullError`` without sending, like the Java
+client's ``buffer.memory``.
 
-kafka-python 3 has no ``buffer_memory``: its accumulator grows without limit while a broker is
-away. ``LogProducer`` therefore bounds the bytes it has handed over and not yet seen completed
-(``max_buffer_bytes``); a ``send`` that would exceed it blocks up to ``max_block_ms`` and then
-raises ``BufferFullError`` without sending, like the Java client's ``buffer.memory``.
+Two clients implement it, chosen by ``LAE_KAFKA_CLIENT`` (or ``client=``):
+
+- ``confluent`` (default): confluent-kafka, i.e. librdkafka (``lae.kafka_confluent``);
+- ``kafka-python``: the pure-Python client (``KafkaPythonLogProducer`` below).
+
+Why confluent is the default: the ingestion acceptance (issue 3) wants the Python producer path
+at >= 30% of Kafka's Java ``ProducerPerformance``, and only confluent reaches it. Run of
+2026-11-26 (bench/bench_producer.py: 150k events of ~380 bytes, zstd, acks=all, idempotent,
+6 partitions, median of 3, 2 cores shared with other work): generator -> LogProducer made
+55.9k records/s with confluent (71% of Java's 78.9k in the same run; 10.1 CPU µs per record,
+about half of it the generator) against 12.1k with kafka-python (15%; 44.3 CPU µs per record:
+its record batching, compression and protocol encoding run in Python); a second, less loaded
+run: 128.2k (114% of Java's 112.3k) against 23.0k (21%). kafka-python stays a
+dependency: admin, consumers and tests use it, and it is the pure-Python fallback
+(LAE_KAFKA_CLIENT=kafka-python) where librdkafka wheels are unavailable. Both clients place a
+key on the same partition (Java's murmur2), so switching does not re-map services.
 """
 
 from __future__ import annotations
@@ -30,11 +44,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Chosen with `bench/bench_producer.py --sweep` (2026-11-26, 2 cores shared with other work, so
-# only the ordering is meaningful): zstd beat gzip and none (lz4/snappy are not installed);
-# kafka-python's cost is per request, so bigger batches won: 16 KiB/0 ms ~4k rec/s, 64 KiB/20 ms
-# ~10k, 256 KiB/50 ms ~23k, 1 MiB ~23-27k. 256 KiB stays well under max_request_size (1 MiB).
-# 50 ms of linger is invisible next to the speed layer's trigger interval.
+# Chosen with `bench/bench_producer.py --sweep` for kafka-python (2026-11-26, 2 cores shared
+# with other work, so only the ordering is meaningful): zstd beat gzip and none (lz4/snappy
+# are not installed); kafka-python's cost is per request, so bigger batches won: 16 KiB/0 ms
+# ~4k rec/s, 64 KiB/20 ms ~10k, 256 KiB/50 ms ~23k, 1 MiB ~23-27k. 256 KiB stays well under
+# max_request_size (1 MiB). 50 ms of linger is invisible next to the speed layer's trigger
+# interval. The confluent backend uses the same values, so both send alike batches.
 DEFAULT_COMPRESSION = "zstd"
 DEFAULT_LINGER_MS = 50
 DEFAULT_BATCH_SIZE = 256 * 1024

@@ -20,7 +20,7 @@ from lae.api.emitter import Event, QueueEmitter
 from lae.api.ingest import SinkUnavailable
 from lae.api.ingest_parse import Batch
 from lae.config import Settings
-from lae.kafka import LogProducer, send_dlq
+from lae.kafka import LogProducer, kafka_client, send_dlq
 
 # A send() without topic metadata (broker away since start) blocks this long in the ingest
 # pool or the emitter thread, never on the event loop. A POST /v1/logs against a missing broker
@@ -48,6 +48,10 @@ def open_producer(settings: Settings, **overrides) -> LogProducer:
     from kafka.errors import KafkaTimeoutError
 
     common = {"client_id": "lae-api", "max_block_ms": MAX_BLOCK_MS, **overrides}
+    if kafka_client() == "confluent":
+        # librdkafka connects in the background and its send never waits for metadata:
+        # nothing to probe, no version to pin.
+        return LogProducer(settings, **common)
     try:
         return LogProducer(settings, bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS, **common)
     except KafkaTimeoutError as exc:

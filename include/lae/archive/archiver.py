@@ -20,6 +20,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
+from functools import partial
 
 from lae.archive.crash import crash_point
 from lae.archive.manifest import put_pending
@@ -44,11 +45,12 @@ class Timings:
 
 def archive_partition(consumer, s3, bucket: str, topic: str, partition: int, lease,
                       upload: UploadConfig | None = None, run_id: str = "adhoc",
-                      timings: Timings | None = None) -> dict:
+                      timings: Timings | None = None, reader=None) -> dict:
     """Archive the stored plan of one partition; returns its result document.
 
-    ``{"skipped": reason}`` results mean there was nothing to do (no plan stored, or the plan
-    was already committed by an earlier run).
+    ``reader(plan)`` yields the range's records in batches (default: ``read_range`` on
+    ``consumer``). ``{"skipped": reason}`` results mean there was nothing to do (no plan
+    stored, or the plan was already committed by an earlier run).
     """
     from kafka import OffsetAndMetadata, TopicPartition
 
@@ -62,7 +64,7 @@ def archive_partition(consumer, s3, bucket: str, topic: str, partition: int, lea
         t0 = time.perf_counter()
         split = Split()
         read = 0
-        for records in read_range(consumer, plan):
+        for records in (reader or partial(read_range, consumer))(plan):
             split.add(records)
             read += len(records)
         lease.renew()  # reading a big range can take a while

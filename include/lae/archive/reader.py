@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from kafka import KafkaConsumer
@@ -61,3 +61,72 @@ def read_range(consumer: KafkaConsumer, plan: PartitionPlan,
             expected = batch[-1].offset + 1
         if batch:
             yield batch
+
+
+class Rec(NamedTuple):
+    """The fields of a consumed record the writer reads (kafka-python's names)."""
+
+    offset: int
+    value: bytes | None
+    key: bytes | None
+    timestamp: int | None
+
+
+def read_range_confluent(bootstrap: str, plan: PartitionPlan, group_id: str,
+                         stall_timeout_s: float = STALL_TIMEOUT_S,
+                         batch: int = 10_000) -> Iterator[list[Rec]]:
+    """``read_range`` on librdkafka (confluent-kafka): the same contract, about 3-5x faster.
+
+    The archive's hot loop is fetch + decompress + CRC per record; kafka-python does that in
+    Python (CRC32C in pure Python without the ``crc32c`` package), librdkafka in C. Planning
+    and commits stay on kafka-python: a few calls per run. ``auto.offset.reset=error`` keeps
+    the no-silent-reset rule.
+    """
+    from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+    if plan.empty:
+        return
+    consumer = Consumer({
+        "bootstrap.servers": bootstrap,
+        "group.id": group_id,  # required by librdkafka; never joined (assign, no commits)
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "error",
+        "enable.partition.eof": True,
+        "fetch.max.bytes": 64 * 1024 * 1024,
+        "max.partition.fetch.bytes": 16 * 1024 * 1024,
+        "client.id": "lae-archiver-reader",
+    })
+    try:
+        consumer.assign([TopicPartition(plan.topic, plan.partition, plan.start)])
+        expected = plan.start
+        last_progress = time.monotonic()
+        while expected < plan.end:
+            out: list[Rec] = []
+            for m in consumer.consume(num_messages=batch, timeout=1.0):
+                err = m.error()
+                if err is not None:
+                    if err.code() == KafkaError._PARTITION_EOF:
+                        if m.offset() >= plan.end:
+                            expected = plan.end  # the rest of the range was gaps
+                        continue
+                    raise RangeReadError(f"{plan.topic}/{plan.partition}: {err}")
+                off = m.offset()
+                if off < expected:
+                    raise RangeReadError(f"{plan.topic}/{plan.partition}: offset went back "
+                                         f"from {expected} to {off}")
+                if off >= plan.end:
+                    expected = plan.end
+                    break
+                ts_type, ts = m.timestamp()
+                out.append(Rec(off, m.value(), m.key(), ts if ts_type else None))
+                expected = off + 1
+            if out:
+                last_progress = time.monotonic()
+                yield out
+            elif time.monotonic() - last_progress > stall_timeout_s:
+                raise RangeReadError(f"{plan.topic}/{plan.partition}: no data at offset "
+                                     f"{expected} for {stall_timeout_s:.0f}s (plan ends at "
+                                     f"{plan.end})")
+    finally:
+        consumer.close()

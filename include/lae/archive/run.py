@@ -7,6 +7,7 @@ clients built from ``Settings``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 
 from lae.archive.archiver import Timings, archive_partition
 from lae.archive.lease import DEFAULT_TTL_S, CassandraLease
@@ -19,6 +20,7 @@ from lae.archive.plan import (
     plan_partitions,
     topic_retention_ms,
 )
+from lae.archive.reader import read_range_confluent
 from lae.archive.retention import DEFAULT_SAFETY_MARGIN_MS
 from lae.archive.upload import UploadConfig
 
@@ -33,6 +35,8 @@ class RunOptions:
     upload: UploadConfig = field(default_factory=UploadConfig)
     lease_ttl_s: int = DEFAULT_TTL_S
     margin_ms: int = DEFAULT_SAFETY_MARGIN_MS
+    # Partitions archived in parallel processes (the DAG gets the same from mapped tasks).
+    workers: int = 1
 
 
 def committed_offsets(consumer, topic: str) -> dict[tuple[str, int], int]:
@@ -60,13 +64,23 @@ def plan_run(bootstrap: str, topic: str, opts: RunOptions, settings=None) -> lis
     return [p.to_dict() for p in plans]
 
 
+def kafka_client() -> str:
+    """The record reader's backend, chosen like the producer's (``LAE_KAFKA_CLIENT``)."""
+    from lae.kafka import kafka_client as chosen
+
+    return chosen()
+
+
 def archive_one(bootstrap: str, s3, bucket: str, session, keyspace: str, topic: str,
                 partition: int, opts: RunOptions, timings: Timings | None = None) -> dict:
     consumer = new_consumer(bootstrap, opts.group_id)
     try:
         lease = CassandraLease(session, keyspace, topic, partition, opts.lease_ttl_s)
+        reader = None
+        if kafka_client() == "confluent":
+            reader = partial(read_range_confluent, bootstrap, group_id=opts.group_id)
         return archive_partition(consumer, s3, bucket, topic, partition, lease, opts.upload,
-                                 opts.run_id, timings)
+                                 opts.run_id, timings, reader)
     finally:
         consumer.close()
 
@@ -82,19 +96,50 @@ def finish_run(bootstrap: str, s3, bucket: str, topic: str, results: list[dict],
     return write_manifest(s3, bucket, opts.run_id, committed, skipped, topic)
 
 
-def run_archive(settings, opts: RunOptions, timings: Timings | None = None) -> dict:
-    """Plan, archive every partition, write the manifest; returns the manifest."""
+def _archive_partitions(settings, topic: str, partitions: list[int], opts: RunOptions,
+                        timings: Timings | None = None) -> list[dict]:
     from lae.cassandra import connect
     from lae.s3 import s3_client
 
-    topic = opts.topic or settings.raw_topic
-    plans = plan_run(settings.kafka_bootstrap, topic, opts, settings)
     s3 = s3_client(settings)
     session = connect(settings)
     try:
-        results = [archive_one(settings.kafka_bootstrap, s3, settings.bucket, session,
-                               settings.keyspace, topic, p["partition"], opts, timings)
-                   for p in plans]
+        return [archive_one(settings.kafka_bootstrap, s3, settings.bucket, session,
+                            settings.keyspace, topic, p, opts, timings) for p in partitions]
     finally:
         session.cluster.shutdown()
-    return finish_run(settings.kafka_bootstrap, s3, settings.bucket, topic, results, opts)
+
+
+def _worker(settings, topic: str, partitions: list[int], opts: RunOptions):
+    timings = Timings()
+    return _archive_partitions(settings, topic, partitions, opts, timings), timings
+
+
+def run_archive(settings, opts: RunOptions, timings: Timings | None = None) -> dict:
+    """Plan, archive every partition, write the manifest; returns the manifest."""
+    from lae.s3 import s3_client
+
+    topic = opts.topic or settings.raw_topic
+    partitions = [p["partition"] for p in plan_run(settings.kafka_bootstrap, topic, opts,
+                                                   settings)]
+    if opts.workers > 1 and len(partitions) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        n = min(opts.workers, len(partitions))
+        # spawn, not fork: no inherited sockets or driver threads from this process.
+        with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [pool.submit(_worker, settings, topic, partitions[i::n], opts)
+                       for i in range(n)]
+            results = []
+            for f in futures:
+                part_results, part_timings = f.result()
+                results += part_results
+                if timings is not None:
+                    for name in ("read_validate", "encode", "upload", "commit"):
+                        setattr(timings, name, getattr(timings, name)
+                                + getattr(part_timings, name) / n)  # wall-clock share
+    else:
+        results = _archive_partitions(settings, topic, partitions, opts, timings)
+    return finish_run(settings.kafka_bootstrap, s3_client(settings), settings.bucket, topic,
+                      results, opts)

@@ -1,0 +1,133 @@
+"""
+### batch_recompute
+
+Nightly at 02:00 UTC, recomputes the exact views of the **previous UTC day** (the run's data
+interval) from the S3 master dataset into Cassandra's `batch_metrics_minute` / `_hour`, and
+publishes them atomically (DESIGN §4–5, invariants 2, 3, 5). Logic: `lae.batch`.
+
+Tasks, in order:
+
+- `wait_for_archive` (sensor, reschedule mode): an archive manifest was written at least
+  `allowed_lateness_minutes` after the day's end, so the archive has covered the day's offsets
+  plus the allowed lateness. With no manifest at all it keeps waiting (then times out and
+  alerts) unless `require_archive` is false — for master data imported by other means.
+- `recompute`: `spark_jobs/batch_views.py --date <day>` through `spark_default`: read
+  `date=<day>/`, de-duplicate by `event_id`, compute the views, write them under a new
+  `batch_id`, verify the write, publish (the `batch_published` pointer), advance the watermark W
+  to the end of the last contiguous published day, drop superseded batches of the day.
+- `validate`: per service, the distinct `event_id`s of the day's Parquet files (read with
+  pyarrow, independently of Spark) equal the published hour rows' `requests`; emits an Asset
+  event on `lae_batch_metrics` (extra: day, batch_id, requests) for the reconcile DAG.
+
+**Re-running a day** (Clear in the UI, or a backfill) writes a new batch beside the published one
+and switches the pointer only when it is complete: readers never see a half-written day, and
+the rows are the same as before (the users sketches may differ byte-wise, not in estimate).
+
+**Backfill** historical days (from the CLI, or *Backfill* in the DAG's page of the UI):
+
+    airflow backfill create --dag-id batch_recompute --from-date 2026-11-01 --to-date 2026-11-07
+
+A run's logical date is the day *after* the recomputed one (the data interval's end), as for
+every daily Airflow schedule; `max_active_runs` keeps recomputes sequential.
+
+Params: `allowed_lateness_minutes` (default 30), `require_archive` (default true).
+Connections: `spark_default`, `aws_default`, `cassandra_default`; the Spark job itself reads
+the `LAE_*` settings of the worker's environment.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from airflow.sdk import DAG, Asset, Param, task
+
+from lae.batch.operators import LaeSparkSubmitOperator
+from lae.dag_defaults import default_args
+from lae.tags import Tag
+
+BATCH_VIEWS = Asset(name="lae_batch_metrics", uri="x-cassandra://lae/batch_metrics")
+APPLICATION = Path(__file__).resolve().parents[1] / "spark_jobs" / "batch_views.py"
+DAY = "{{ data_interval_start | ds }}"
+
+
+def _s3():
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    return S3Hook(aws_conn_id="aws_default").get_conn()
+
+
+@task.sensor(mode="reschedule", poke_interval=300, timeout=6 * 3600)
+def wait_for_archive(day: str, params=None):
+    from datetime import date
+
+    from airflow.sdk import PokeReturnValue
+
+    from lae.batch.checks import NoManifests, archive_covers
+    from lae.config import get_settings
+
+    lateness = timedelta(minutes=int(params["allowed_lateness_minutes"]))
+    try:
+        done = archive_covers(_s3(), get_settings().bucket, date.fromisoformat(day), lateness)
+    except NoManifests as exc:
+        if params["require_archive"]:
+            print(f"{exc}; waiting (set require_archive=false for imported master data)")
+            return PokeReturnValue(is_done=False)
+        print(f"{exc}; require_archive is false: recomputing what the master dataset holds")
+        done = True
+    return PokeReturnValue(is_done=done)
+
+
+@task(outlets=[BATCH_VIEWS])
+def validate(day: str, outlet_events=None) -> dict:
+    from datetime import date
+
+    from airflow.providers.apache.cassandra.hooks.cassandra import CassandraHook
+
+    from lae.batch.checks import compare_counts, master_counts, published_counts
+    from lae.config import get_settings
+
+    settings, d = get_settings(), date.fromisoformat(day)
+    master = master_counts(_s3(), settings.bucket, d)
+    hook = CassandraHook(cassandra_conn_id="cassandra_default")
+    try:
+        batch_id, published = published_counts(hook.get_conn(), settings.keyspace, d)
+    finally:
+        hook.shutdown_cluster()
+    if master and batch_id is None:
+        raise RuntimeError(f"{day}: nothing published, the master dataset has {master}")
+    wrong = compare_counts(master, published)
+    if wrong:
+        raise RuntimeError(f"{day}, batch {batch_id}: " + "; ".join(wrong))
+    extra = {"day": day, "batch_id": batch_id, "requests": sum(published.values())}
+    outlet_events[BATCH_VIEWS].extra = extra
+    return extra
+
+
+with DAG(
+    dag_id="batch_recompute",
+    doc_md=__doc__,
+    schedule="0 2 * * *",
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    catchup=False,
+    # Sequential days: the watermark only advances over contiguous published days anyway.
+    max_active_runs=1,
+    default_args=default_args(),
+    tags=[Tag.BATCH],
+    params={
+        "allowed_lateness_minutes": Param(30, type="integer", minimum=0,
+                                          description="after the day's end, before recomputing"),
+        "require_archive": Param(True, type="boolean",
+                                 description="wait for an archive manifest (false: imported data)"),
+    },
+):
+    recompute = LaeSparkSubmitOperator(
+        task_id="recompute",
+        conn_id="spark_default",
+        application=str(APPLICATION),
+        application_args=["--date", DAY],
+        name="lae-batch-views-" + DAY,
+        # The lae package is installed where the driver and executors run (the same virtualenv
+        # locally, the image on a cluster), so no py_files are shipped.
+    )
+    wait_for_archive(DAY) >> recompute >> validate(DAY)

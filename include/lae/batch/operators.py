@@ -1,0 +1,21 @@
+"""Airflow operators for Spark jobs (imported by DAG files, so only light imports at the top)."""
+
+from __future__ import annotations
+
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+
+
+class LaeSparkSubmitOperator(SparkSubmitOperator):
+    """``SparkSubmitOperator`` whose ``conf`` starts from ``lae.spark.spark_conf()``.
+
+    The jars, S3A endpoint and time zone are resolved when the task runs, not when the DAG
+    file is parsed (that would list the jars folder on every parse and fail the whole file
+    where the jars are missing). ``conf`` given to the operator overrides single properties.
+    """
+
+    def execute(self, context):
+        from lae.config import get_settings
+        from lae.spark import spark_conf
+
+        self.conf = {**spark_conf(get_settings()), **(self.conf or {})}
+        return super().execute(context)

@@ -1,0 +1,279 @@
+"""The batch tables in Cassandra: write a batch, verify it, publish it, drop superseded ones.
+
+The life of a batch of one day (``view_name`` 'metrics'):
+
+1. ``register`` — a ``batch_runs`` row (state 'writing') naming the services it will write,
+   before any view row exists: whatever happens next, clean-up can find the slice.
+2. ``write_partition`` (inside Spark's ``foreachPartition``) — prepared INSERTs with bounded
+   concurrency into ``batch_metrics_minute`` / ``_hour`` under the new ``batch_id``.
+3. ``verify`` — rows and sum(requests) read back per service equal the DataFrame's.
+4. ``publish`` — ONE conditional upsert of ``batch_published`` (view, day) → batch_id. Readers
+   look the pointer up first, so until this write they see the old batch, after it the new
+   one, and never a mix. Batch ids sort by creation time; the condition
+   (``IF batch_id < new``) keeps a slower, older run from overwriting a newer publication.
+5. ``advance_watermark`` — ``batch_watermark.complete_until`` = end of the last day of the
+   contiguous run of published days starting at the earliest one; only ever moves forward
+   (a lightweight transaction compares against the stored value).
+6. ``drop_superseded`` — one range delete per (service, day, old batch_id) slice, for every
+   batch of that day older than the published one (a newer, still unpublished batch is left
+   alone: it belongs to a run in flight).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from datetime import UTC, date, datetime, timedelta
+
+from lae.config import Settings
+
+log = logging.getLogger(__name__)
+
+VIEW = "metrics"
+TABLES = {"minute": "batch_metrics_minute", "hour": "batch_metrics_hour"}
+MEASURES = ("requests", "errors", "client_errors", "bytes", "latency_sum", "latency_max",
+            "latency_hist", "users_hll")
+# In-flight INSERTs per Spark partition: enough to hide the round trip, few enough not to
+# overload one local node (the driver's default per-host request limit is far higher).
+WRITE_CONCURRENCY = 32
+
+
+class BatchError(RuntimeError):
+    """The batch could not be written, verified or published."""
+
+
+def new_batch_id(now: datetime | None = None) -> str:
+    """A fresh id that sorts by creation time: ``20261126T020000123456Z-1a2b3c4d``."""
+    now = now or datetime.now(UTC)
+    return f"{now.strftime('%Y%m%dT%H%M%S%fZ')}-{os.urandom(4).hex()}"
+
+
+def _columns(bucket: str) -> tuple[str, ...]:
+    return ("service", "day", "batch_id", bucket, "path", "status_class", *MEASURES)
+
+
+def insert_cql(keyspace: str, bucket: str) -> str:
+    cols = _columns(bucket)
+    return (f"INSERT INTO {keyspace}.{TABLES[bucket]} ({', '.join(cols)}) "  # noqa: S608
+            f"VALUES ({', '.join('?' for _ in cols)})")
+
+
+def _utc(millis: int) -> datetime:
+    return datetime.fromtimestamp(millis / 1000, UTC)
+
+
+def row_values(row, batch_id: str, bucket: str) -> tuple:
+    """One view row (with the bucket start as epoch millis in ``bucket_ms``) → INSERT values."""
+    return (row["service"], row["day"], batch_id, _utc(row["bucket_ms"]), row["path"],
+            row["status_class"], row["requests"], row["errors"], row["client_errors"],
+            row["bytes"], row["latency_sum"], row["latency_max"], list(row["latency_hist"]),
+            None if row["users_hll"] is None else bytes(row["users_hll"]))
+
+
+def write_partition(rows: Iterator, settings: Settings, batch_id: str, bucket: str) -> None:
+    """Write one Spark partition of view rows; runs on an executor (its own session)."""
+    from cassandra.concurrent import execute_concurrent_with_args
+
+    from lae.cassandra import connect
+
+    session = connect(settings)
+    try:
+        insert = session.prepare(insert_cql(settings.keyspace, bucket))
+        batch: list[tuple] = []
+        for row in rows:
+            batch.append(row_values(row, batch_id, bucket))
+            if len(batch) >= 1000:
+                _execute(session, execute_concurrent_with_args, insert, batch)
+                batch = []
+        if batch:
+            _execute(session, execute_concurrent_with_args, insert, batch)
+    finally:
+        session.cluster.shutdown()
+
+
+def _execute(session, execute_concurrent_with_args, insert, batch: list[tuple]) -> None:
+    # raise_on_first_error: a failed write fails the Spark task (and the job); nothing is
+    # published, and the retry writes a new batch.
+    execute_concurrent_with_args(session, insert, batch, concurrency=WRITE_CONCURRENCY,
+                                 raise_on_first_error=True)
+
+
+def register(session, keyspace: str, day: date, batch_id: str, services: Iterable[str]) -> None:
+    now = datetime.now(UTC)
+    session.execute(
+        f"INSERT INTO {keyspace}.batch_runs (view_name, day, batch_id, services, state, "  # noqa: S608
+        "created_at, updated_at) VALUES (%s, %s, %s, %s, 'writing', %s, %s)",
+        (VIEW, day, batch_id, set(services), now, now),
+    )
+
+
+def set_state(session, keyspace: str, day: date, batch_id: str, state: str, **counts) -> None:
+    assigns = ", ".join(["state = %s", "updated_at = %s", *(f"{k} = %s" for k in counts)])
+    session.execute(
+        f"UPDATE {keyspace}.batch_runs SET {assigns} "  # noqa: S608
+        "WHERE view_name = %s AND day = %s AND batch_id = %s",
+        (state, datetime.now(UTC), *counts.values(), VIEW, day, batch_id),
+    )
+
+
+def slice_totals(session, keyspace: str, bucket: str, service: str, day: date,
+                 batch_id: str) -> tuple[int, int]:
+    """(rows, sum of requests) of one batch's slice of one service-day."""
+    row = session.execute(
+        f"SELECT count(*) AS n, sum(requests) AS requests FROM {keyspace}.{TABLES[bucket]} "  # noqa: S608
+        "WHERE service = %s AND day = %s AND batch_id = %s",
+        (service, day, batch_id),
+    ).one()
+    return int(row.n), int(row.requests or 0)
+
+
+def verify(session, keyspace: str, day: date, batch_id: str,
+           expected: dict[str, dict[str, tuple[int, int]]]) -> None:
+    """``expected[bucket][service] = (rows, requests)``, as computed by the DataFrame."""
+    wrong = []
+    for bucket, per_service in expected.items():
+        for service, want in sorted(per_service.items()):
+            got = slice_totals(session, keyspace, bucket, service, day, batch_id)
+            if got != tuple(want):
+                wrong.append(f"{bucket} {service}: wrote {want}, read back {got}")
+    if wrong:
+        raise BatchError(f"batch {batch_id} of {day} failed verification: " + "; ".join(wrong))
+
+
+def published_batch(session, keyspace: str, day: date) -> str | None:
+    row = session.execute(
+        f"SELECT batch_id FROM {keyspace}.batch_published "  # noqa: S608
+        "WHERE view_name = %s AND day = %s", (VIEW, day),
+    ).one()
+    return row.batch_id if row else None
+
+
+def publish(session, keyspace: str, day: date, batch_id: str) -> bool:
+    """Make ``batch_id`` the day's live batch; False if a newer batch is already published."""
+    now = datetime.now(UTC)
+    first = session.execute(
+        f"INSERT INTO {keyspace}.batch_published (view_name, day, batch_id, published_at) "  # noqa: S608
+        "VALUES (%s, %s, %s, %s) IF NOT EXISTS", (VIEW, day, batch_id, now),
+    ).one()
+    if first.applied:
+        return True
+    if first.batch_id == batch_id:  # a retry of a publish that already happened
+        return True
+    newer = session.execute(
+        f"UPDATE {keyspace}.batch_published SET batch_id = %s, published_at = %s "  # noqa: S608
+        "WHERE view_name = %s AND day = %s IF batch_id < %s",
+        (batch_id, now, VIEW, day, batch_id),
+    ).one()
+    return bool(newer.applied)
+
+
+def as_date(value) -> date:
+    """A CQL ``date`` as the driver returns it (cassandra.util.Date) → datetime.date."""
+    return value if type(value) is date else value.date()
+
+
+def contiguous_end(days: Iterable[date]) -> date | None:
+    """The day after the last one of the run of consecutive days that starts at the earliest."""
+    ordered = sorted(set(days))
+    if not ordered:
+        return None
+    end = ordered[0]
+    for d in ordered:
+        if d != end:
+            break
+        end = d + timedelta(days=1)
+    return end
+
+
+def advance_watermark(session, keyspace: str) -> datetime | None:
+    """Move W to the end of the contiguous published days; never backwards. Returns W."""
+    rows = list(session.execute(
+        f"SELECT day, batch_id FROM {keyspace}.batch_published WHERE view_name = %s",  # noqa: S608
+        (VIEW,),
+    ))
+    by_day = {as_date(r.day): r.batch_id for r in rows}
+    end = contiguous_end(by_day)
+    if end is None:
+        return None
+    w = datetime(end.year, end.month, end.day, tzinfo=UTC)
+    last_batch = by_day[end - timedelta(days=1)]
+    now = datetime.now(UTC)
+    res = session.execute(
+        f"INSERT INTO {keyspace}.batch_watermark (view_name, complete_until, batch_id, "  # noqa: S608
+        "published_at) VALUES (%s, %s, %s, %s) IF NOT EXISTS", (VIEW, w, last_batch, now),
+    ).one()
+    if res.applied:
+        return w
+    current = res.complete_until.replace(tzinfo=UTC)
+    if w <= current:
+        return current
+    moved = session.execute(
+        f"UPDATE {keyspace}.batch_watermark SET complete_until = %s, batch_id = %s, "  # noqa: S608
+        "published_at = %s WHERE view_name = %s IF complete_until < %s",
+        (w, last_batch, now, VIEW, w),
+    ).one()
+    if moved.applied:
+        return w
+    return moved.complete_until.replace(tzinfo=UTC)  # someone moved it further meanwhile
+
+
+def read_watermark(session, keyspace: str) -> datetime | None:
+    row = session.execute(
+        f"SELECT complete_until FROM {keyspace}.batch_watermark WHERE view_name = %s",  # noqa: S608
+        (VIEW,),
+    ).one()
+    return row.complete_until.replace(tzinfo=UTC) if row and row.complete_until else None
+
+
+def batches_of_day(session, keyspace: str, day: date) -> dict[str, set[str]]:
+    """batch_id → services, for every batch registered for the day."""
+    rows = session.execute(
+        f"SELECT batch_id, services FROM {keyspace}.batch_runs "  # noqa: S608
+        "WHERE view_name = %s AND day = %s", (VIEW, day),
+    )
+    return {r.batch_id: set(r.services or ()) for r in rows}
+
+
+def drop_batch(session, keyspace: str, day: date, batch_id: str, services: Iterable[str]) -> None:
+    for table in TABLES.values():
+        for service in sorted(services):
+            # A clustering-prefix delete: one range tombstone per slice, not one per row.
+            session.execute(
+                f"DELETE FROM {keyspace}.{table} "  # noqa: S608
+                "WHERE service = %s AND day = %s AND batch_id = %s",
+                (service, day, batch_id),
+            )
+    session.execute(
+        f"DELETE FROM {keyspace}.batch_runs "  # noqa: S608
+        "WHERE view_name = %s AND day = %s AND batch_id = %s", (VIEW, day, batch_id),
+    )
+
+
+def drop_superseded(session, keyspace: str, day: date) -> list[str]:
+    """Delete every batch of the day older than the published one; returns the ids dropped."""
+    live = published_batch(session, keyspace, day)
+    if live is None:
+        return []
+    dropped = []
+    for batch_id, services in sorted(batches_of_day(session, keyspace, day).items()):
+        if batch_id < live:
+            drop_batch(session, keyspace, day, batch_id, services)
+            dropped.append(batch_id)
+    return dropped
+
+
+def read_published_minutes(session, service: str, day: date,
+                           keyspace: str | None = None) -> list:
+    """The live minute rows of one service-day (empty when the day is not published).
+
+    Two reads: the pointer, then that batch's slice; so a reader sees one whole batch.
+    """
+    ks = keyspace or session.keyspace
+    batch_id = published_batch(session, ks, day)
+    if batch_id is None:
+        return []
+    return list(session.execute(
+        f"SELECT * FROM {ks}.batch_metrics_minute "  # noqa: S608
+        "WHERE service = %s AND day = %s AND batch_id = %s", (service, day, batch_id),
+    ))
