@@ -27,10 +27,16 @@ the rows are the same as before (the users sketches may differ byte-wise, not in
 
     airflow backfill create --dag-id batch_recompute --from-date 2026-11-01 --to-date 2026-11-07
 
-A run's logical date is the day *after* the recomputed one (the data interval's end), as for
-every daily Airflow schedule; `max_active_runs` keeps recomputes sequential.
+A run's logical date is 02:00 UTC of the recomputed day (the run itself starts 24 h later), and
+the backfill takes runs whose logical date lies in [from-date 00:00, to-date 00:00]: the command
+above recomputes 2026-11-01 … 2026-11-06 (pass the day after the last one as `--to-date`).
+`max_active_runs` keeps recomputes sequential.
 
-Params: `allowed_lateness_minutes` (default 30), `require_archive` (default true).
+Triggering by hand: set `day` in the run's config (`{"day": "2026-11-20"}`); without it a
+manual run recomputes the day before its logical date (Airflow infers a manual run's data
+interval as the one ending at its logical date).
+
+Params: `day`, `allowed_lateness_minutes` (default 30), `require_archive` (default true).
 Connections: `spark_default`, `aws_default`, `cassandra_default`; the Spark job itself reads
 the `LAE_*` settings of the worker's environment.
 """
@@ -41,6 +47,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from airflow.sdk import DAG, Asset, Param, task
+from airflow.timetables.interval import CronDataIntervalTimetable
 
 from lae.batch.operators import LaeSparkSubmitOperator
 from lae.dag_defaults import default_args
@@ -48,7 +55,9 @@ from lae.tags import Tag
 
 BATCH_VIEWS = Asset(name="lae_batch_metrics", uri="x-cassandra://lae/batch_metrics")
 APPLICATION = Path(__file__).resolve().parents[1] / "spark_jobs" / "batch_views.py"
-DAY = "{{ data_interval_start | ds }}"
+# A scheduled or backfilled run recomputes its data interval's day; `day` in the run's config
+# names it explicitly (a manual run's inferred interval is the one *ending* at its logical date).
+DAY = "{{ params.day or (data_interval_start | ds) }}"
 
 
 def _s3():
@@ -107,14 +116,20 @@ def validate(day: str, outlet_events=None) -> dict:
 with DAG(
     dag_id="batch_recompute",
     doc_md=__doc__,
-    schedule="0 2 * * *",
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    # A data-interval timetable, not the cron-trigger default: the run at 02:00 on D+1 has the
+    # interval [D 02:00, D+1 02:00) and the logical date D 02:00, so `data_interval_start | ds`
+    # is the day to recompute and a backfill's --from-date/--to-date name the days themselves.
+    schedule=CronDataIntervalTimetable("0 2 * * *", timezone="UTC"),
+    # How far back a backfill can reach (tasks are not created for runs before start_date).
+    start_date=datetime(2020, 1, 1, tzinfo=UTC),
     catchup=False,
     # Sequential days: the watermark only advances over contiguous published days anyway.
     max_active_runs=1,
     default_args=default_args(),
     tags=[Tag.BATCH],
     params={
+        "day": Param(None, type=["null", "string"], pattern=r"^\d{4}-\d{2}-\d{2}$",
+                     description="UTC day to recompute (default: the data interval's day)"),
         "allowed_lateness_minutes": Param(30, type="integer", minimum=0,
                                           description="after the day's end, before recomputing"),
         "require_archive": Param(True, type="boolean",
