@@ -2,8 +2,9 @@
 
 A producer's ``send`` is mostly an append to its buffer, but it can block for up to
 ``max_block_ms``: while its buffer is full (either client), and with kafka-python also while it
-has no metadata for the topic (broker down, first send). On the event loop that would stall every request of the process, so the
-middleware only appends to a bounded buffer, and one background thread feeds the producer.
+has no metadata for the topic (broker down, first send). On the event loop that would stall
+every request of the process, so the middleware only appends to a bounded buffer, and one
+background thread feeds the producer.
 A full buffer means Kafka has been unreachable for a while: the event is dropped and counted
 (``dropped`` in ``stats()``, shown by /health and /metrics) instead of slowing the API.
 That is the one place LAE loses events on purpose: serving traffic beats logging it.
