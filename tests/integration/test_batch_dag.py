@@ -7,10 +7,13 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
+import time
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -25,6 +28,7 @@ from tests.integration.test_batch_recompute import _archive, _events, _truth
 pytestmark = pytest.mark.integration
 
 DAY = date(2021, 5, 10)
+STANDALONE_PORT = 29577  # + 1..3: master UI, worker, worker UI (this stack's port range)
 
 # A fresh interpreter: Airflow reads its config (this stack's DB) once per process, and the
 # connections come from AIRFLOW_CONN_* exactly as a deployment would provide them.
@@ -47,8 +51,8 @@ print("RESULT " + json.dumps({"state": str(dr.state), "tasks": states, "events":
 """
 
 
-def test_dag_test_recomputes_publishes_and_validates(settings, s3_service, cassandra_service):
-    cfg = replace(settings, bucket="lae-batch-dag", keyspace="lae_batch_dag")
+def _run_dag(settings, cfg, day: date, spark_conn: dict, extra_env: dict | None = None):
+    """Archive-layout data for ``day`` → ``dag.test()`` → assert published == ground truth."""
     client, session = s3_client(cfg), connect(cfg)
     try:
         session.execute(f"DROP KEYSPACE IF EXISTS {cfg.keyspace}", timeout=60)
@@ -57,8 +61,11 @@ def test_dag_test_recomputes_publishes_and_validates(settings, s3_service, cassa
             client.create_bucket(Bucket=cfg.bucket)
         except client.exceptions.BucketAlreadyOwnedByYou:
             pass
-        rng = random.Random(7)  # noqa: S311 - reproducible test data
-        events = _events(DAY, 200, rng)
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=cfg.bucket):
+            for obj in page.get("Contents", []):  # what an earlier session left
+                client.delete_object(Bucket=cfg.bucket, Key=obj["Key"])
+        rng = random.Random(day.toordinal())  # noqa: S311 - reproducible test data
+        events = _events(day, 200, rng)
         placed = [(rng.randrange(2), e) for e in events]
         placed += [(rng.randrange(2), e) for e in rng.sample(events, 20)]
         _archive(client, cfg.bucket, placed)
@@ -67,15 +74,15 @@ def test_dag_test_recomputes_publishes_and_validates(settings, s3_service, cassa
         run_airflow(cfg, "db", "migrate", timeout=300)
 
         env = {**os.environ, **airflow_env(cfg), "LAE_BUCKET": cfg.bucket,
-               "LAE_KEYSPACE": cfg.keyspace, "LAE_BATCH_WRITE_PARTITIONS": "1"}
+               "LAE_KEYSPACE": cfg.keyspace, "LAE_BATCH_WRITE_PARTITIONS": "1",
+               **(extra_env or {})}
         for conn_id, conn in connections(cfg).items():
             env[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(conn)
-        env["AIRFLOW_CONN_SPARK_DEFAULT"] = json.dumps(
-            {"conn_type": "spark", "host": "local[2]", "extra": {"deploy-mode": "client"}})
+        env["AIRFLOW_CONN_SPARK_DEFAULT"] = json.dumps(spark_conn)
         proc = subprocess.run(  # noqa: S603 - fixed argv
             [sys.executable, "-c", SCRIPT, str(settings.home / "dags" / "batch_recompute.py"),
-             # A manual run's interval ends at its logical date: this one covers DAY.
-             datetime(DAY.year, DAY.month, DAY.day + 1, 2, tzinfo=UTC).isoformat()],
+             # A manual run's interval ends at its logical date: this one covers `day`.
+             datetime(day.year, day.month, day.day + 1, 2, tzinfo=UTC).isoformat()],
             env=env, capture_output=True, text=True, timeout=900)
         lines = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
         assert proc.returncode == 0 and lines, (proc.stdout[-3000:], proc.stderr[-5000:])
@@ -85,15 +92,73 @@ def test_dag_test_recomputes_publishes_and_validates(settings, s3_service, cassa
                                                              proc.stderr[-4000:])
 
         truth = _truth([e for _, e in placed])
-        batch_id = store.published_batch(session, cfg.keyspace, DAY)
-        assert result["events"] == [{"day": DAY.isoformat(), "batch_id": batch_id,
+        batch_id = store.published_batch(session, cfg.keyspace, day)
+        assert result["events"] == [{"day": day.isoformat(), "batch_id": batch_id,
                                      "requests": sum(v[0] for v in truth.values())}]
         rows = []
         for service in {k[0] for k in truth}:
-            rows += store.read_published_minutes(session, service, DAY, keyspace=cfg.keyspace)
+            rows += store.read_published_minutes(session, service, day, keyspace=cfg.keyspace)
         got = {(r.service, r.minute.replace(tzinfo=UTC), r.path, r.status_class):
                (r.requests, r.errors, r.bytes) for r in rows}
         assert got == truth
-        assert store.read_watermark(session, cfg.keyspace) == datetime(2021, 5, 11, tzinfo=UTC)
+        end = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
+        assert store.read_watermark(session, cfg.keyspace) == end
+        return proc
     finally:
         session.cluster.shutdown()
+
+
+def test_dag_test_recomputes_publishes_and_validates(settings, s3_service, cassandra_service):
+    cfg = replace(settings, bucket="lae-batch-dag", keyspace="lae_batch_dag")
+    _run_dag(settings, cfg, DAY,
+             {"conn_type": "spark", "host": "local[2]", "extra": {"deploy-mode": "client"}})
+
+
+@pytest.fixture
+def standalone(settings, tmp_path):
+    """A Spark standalone master and one worker, from pyspark's own jars, on loopback."""
+    import pyspark
+
+    home = Path(pyspark.__file__).parent
+    env = {**os.environ, "SPARK_HOME": str(home), "SPARK_LOCAL_IP": settings.host,
+           "PYSPARK_PYTHON": sys.executable,
+           "SPARK_MASTER_OPTS": "-Dspark.master.rest.enabled=false"}
+    master_url = f"spark://{settings.host}:{STANDALONE_PORT}"
+    argv = {
+        "master": ["org.apache.spark.deploy.master.Master", "--host", settings.host,
+                   "--port", str(STANDALONE_PORT), "--webui-port", str(STANDALONE_PORT + 1)],
+        "worker": ["org.apache.spark.deploy.worker.Worker", "--host", settings.host,
+                   "--port", str(STANDALONE_PORT + 2), "--webui-port", str(STANDALONE_PORT + 3),
+                   "--cores", "2", "--memory", "1g", "--work-dir", str(tmp_path / "work"),
+                   master_url],
+    }
+    procs = []
+    try:
+        for name, args in argv.items():
+            log = (tmp_path / f"{name}.log").open("w")
+            procs.append(subprocess.Popen(  # noqa: S603 - fixed argv
+                [str(home / "bin" / "spark-class"), *args], env=env, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True))
+            marker = ("I have been elected leader" if name == "master"
+                      else "Successfully registered with master")
+            deadline = time.monotonic() + 90
+            while marker not in (tmp_path / f"{name}.log").read_text():
+                assert time.monotonic() < deadline, (tmp_path / f"{name}.log").read_text()[-3000:]
+                time.sleep(1)
+        yield master_url, tmp_path
+    finally:
+        for proc in reversed(procs):  # the process groups we started, nothing else
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
+
+
+def test_dag_test_on_a_standalone_master(settings, s3_service, cassandra_service, standalone):
+    master_url, logs = standalone
+    cfg = replace(settings, bucket="lae-batch-dag-sa", keyspace="lae_batch_dag_sa")
+    host, port = master_url.rsplit(":", 1)
+    _run_dag(settings, cfg, date(2021, 5, 12),
+             {"conn_type": "spark", "host": host, "port": int(port),
+              "extra": {"deploy-mode": "client"}},
+             extra_env={"SPARK_LOCAL_IP": settings.host, "PYSPARK_PYTHON": sys.executable})
+    # The job really ran on the cluster: the worker launched an executor for it.
+    assert "Asked to launch executor" in (logs / "worker.log").read_text()

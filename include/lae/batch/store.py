@@ -267,13 +267,21 @@ def read_published_minutes(session, service: str, day: date,
                            keyspace: str | None = None) -> list:
     """The live minute rows of one service-day (empty when the day is not published).
 
-    Two reads: the pointer, then that batch's slice; so a reader sees one whole batch.
+    Pointer, slice, pointer again: a superseded slice is dropped only after the pointer has
+    moved on (and the pointer only moves to newer batches), so an unchanged pointer proves the
+    slice was read whole. A changed one (a publish raced the read) means: read again.
     """
     ks = keyspace or session.keyspace
     batch_id = published_batch(session, ks, day)
-    if batch_id is None:
-        return []
-    return list(session.execute(
-        f"SELECT * FROM {ks}.batch_metrics_minute "  # noqa: S608
-        "WHERE service = %s AND day = %s AND batch_id = %s", (service, day, batch_id),
-    ))
+    for _ in range(5):
+        if batch_id is None:
+            return []
+        rows = list(session.execute(
+            f"SELECT * FROM {ks}.batch_metrics_minute "  # noqa: S608
+            "WHERE service = %s AND day = %s AND batch_id = %s", (service, day, batch_id),
+        ))
+        again = published_batch(session, ks, day)
+        if again == batch_id:
+            return rows
+        batch_id = again
+    raise BatchError(f"{service} {day}: the published batch kept changing while reading")
