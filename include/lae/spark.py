@@ -21,6 +21,7 @@ this process (``getOrCreate`` returns it) keeps its classpath.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -83,6 +84,10 @@ def build_session(
 
     s = settings or get_settings()
     master = master or os.environ.get("LAE_SPARK_MASTER") or "local[*]"
+    # Python workers (foreachPartition, pandas UDFs) must run this interpreter, the one with
+    # `lae` installed; pyspark's default is whatever `python3` is first on PATH. A cluster whose
+    # executors keep Python elsewhere sets PYSPARK_PYTHON explicitly.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     props = spark_conf(s)
     if master.startswith("local"):
         # Small local defaults: few cores, so few shuffle partitions; no UI port to collide on.

@@ -19,10 +19,8 @@ import pytest
 
 from lae.archive.layout import MANIFEST_PREFIX
 from lae.batch import store
-from lae.cassandra import connect
-from lae.cassandra_schema import migrate
-from lae.s3 import s3_client
 from lae.stack.airflow import airflow_env, connections, run_airflow
+from tests.integration.helpers import fresh_keyspace_and_bucket
 from tests.integration.test_batch_recompute import _archive, _events, _truth
 
 pytestmark = pytest.mark.integration
@@ -53,17 +51,8 @@ print("RESULT " + json.dumps({"state": str(dr.state), "tasks": states, "events":
 
 def _run_dag(settings, cfg, day: date, spark_conn: dict, extra_env: dict | None = None):
     """Archive-layout data for ``day`` → ``dag.test()`` → assert published == ground truth."""
-    client, session = s3_client(cfg), connect(cfg)
+    client, session = fresh_keyspace_and_bucket(cfg)
     try:
-        session.execute(f"DROP KEYSPACE IF EXISTS {cfg.keyspace}", timeout=60)
-        migrate(session, cfg)
-        try:
-            client.create_bucket(Bucket=cfg.bucket)
-        except client.exceptions.BucketAlreadyOwnedByYou:
-            pass
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=cfg.bucket):
-            for obj in page.get("Contents", []):  # what an earlier session left
-                client.delete_object(Bucket=cfg.bucket, Key=obj["Key"])
         rng = random.Random(day.toordinal())  # noqa: S311 - reproducible test data
         events = _events(day, 200, rng)
         placed = [(rng.randrange(2), e) for e in events]

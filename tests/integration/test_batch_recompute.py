@@ -24,11 +24,10 @@ from lae.archive.writer import encode, master_table
 from lae.batch import store
 from lae.batch.checks import compare_counts, master_counts, published_counts
 from lae.batch.job import recompute
-from lae.cassandra import connect
 from lae.cassandra_schema import migrate
-from lae.s3 import s3_client
 from lae.schema import Event, event_from_dict
 from lae.views import estimate
+from tests.integration.helpers import fresh_keyspace_and_bucket
 
 pytestmark = pytest.mark.integration
 
@@ -98,17 +97,7 @@ def _truth(events: list[Event]) -> dict[tuple, tuple[int, int, int]]:
 def env(settings, s3_service, cassandra_service):
     """A bucket and keyspace of this module's own, so reruns and other tests do not interfere."""
     cfg = replace(settings, bucket="lae-batch-it", keyspace="lae_batch_it")
-    client = s3_client(cfg)
-    session = connect(cfg)
-    session.execute(f"DROP KEYSPACE IF EXISTS {cfg.keyspace}", timeout=60)
-    migrate(session, cfg)
-    try:
-        client.create_bucket(Bucket=cfg.bucket)
-    except client.exceptions.BucketAlreadyOwnedByYou:
-        pass
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=cfg.bucket):
-        for obj in page.get("Contents", []):
-            client.delete_object(Bucket=cfg.bucket, Key=obj["Key"])
+    client, session = fresh_keyspace_and_bucket(cfg)
     yield cfg, client, session
     session.cluster.shutdown()
 

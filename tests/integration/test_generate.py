@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
 from collections import Counter
 from datetime import UTC, datetime
@@ -18,6 +17,7 @@ from lae.generate import generate
 from lae.generator.model import Mix
 from lae.generator.truth import read_truth
 from lae.kafka import LogProducer, TopicSpec, ensure_topics, topic_message_count
+from tests.integration.helpers import restart_broker_mid_run
 
 pytestmark = pytest.mark.integration
 
@@ -100,16 +100,7 @@ def test_broker_outage_mid_run_loses_and_duplicates_nothing(kafka_service, setti
     worker = threading.Thread(target=run, name="generate", daemon=True)
     worker.start()
     try:
-        deadline = time.monotonic() + 60
-        while producer.stats().delivered < count // 4:
-            assert time.monotonic() < deadline and worker.is_alive(), (producer.stats(), result)
-            time.sleep(0.1)
-        kafka_service.down()
-        down_at = producer.stats()
-        time.sleep(4)
-        kafka_service.up()
-        worker.join(timeout=300)
-        assert not worker.is_alive(), "generator did not finish after the broker came back"
+        down_at = restart_broker_mid_run(kafka_service, producer, worker, count, result)
     finally:
         stats = producer.close(raise_on_failure=False)
     assert "error" not in result, result.get("error")

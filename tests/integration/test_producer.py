@@ -34,6 +34,7 @@ from lae.kafka import (
     topic_message_count,
     topic_specs,
 )
+from tests.integration.helpers import restart_broker_mid_run
 
 pytestmark = pytest.mark.integration
 
@@ -270,16 +271,7 @@ def test_broker_outage_mid_run_loses_and_duplicates_nothing(kafka_service, setti
     worker = threading.Thread(target=run, name="send", daemon=True)
     worker.start()
     try:
-        deadline = time.monotonic() + 60
-        while producer.stats().delivered < count // 4:
-            assert time.monotonic() < deadline and worker.is_alive(), (producer.stats(), errors)
-            time.sleep(0.1)
-        kafka_service.down()
-        down_at = producer.stats()
-        time.sleep(4)
-        kafka_service.up()
-        worker.join(timeout=300)
-        assert not worker.is_alive(), "sending did not finish after the broker came back"
+        down_at = restart_broker_mid_run(kafka_service, producer, worker, count, errors)
     finally:
         stats = producer.close(raise_on_failure=False)
     assert not errors, errors

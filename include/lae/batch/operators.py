@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
 
@@ -17,5 +20,9 @@ class LaeSparkSubmitOperator(SparkSubmitOperator):
         from lae.config import get_settings
         from lae.spark import spark_conf
 
-        self.conf = {**spark_conf(get_settings()), **(self.conf or {})}
+        # The job's driver and Python workers run the interpreter that has `lae` installed (this
+        # worker's venv; the same path in the Docker image) unless PYSPARK_PYTHON says otherwise.
+        python = os.environ.get("PYSPARK_PYTHON", sys.executable)
+        interpreters = {"spark.pyspark.python": python, "spark.pyspark.driver.python": python}
+        self.conf = {**spark_conf(get_settings()), **interpreters, **(self.conf or {})}
         return super().execute(context)
