@@ -67,6 +67,7 @@ def main() -> int:
                                 datetime(2026, 11, 26, tzinfo=UTC)), stream=None)
     print(f"  {summary.line()}")
 
+    print(f"load average (1 min) before the runs: {os.getloadavg()[0]:.1f}")
     j_wall, j_rps, j_mbps = java_consumer(settings, topic, args.count)
     print(f"java ConsumerPerformance: {j_rps:,.0f} records/s {j_mbps:.1f} MB/s "
           f"(process wall time incl. JVM start {j_wall:.1f}s)", flush=True)
@@ -100,6 +101,11 @@ def main() -> int:
                         ("pending result + commit", timings.commit),
                         ("plan, lease, manifest, other", other)):
         print(f"  {name:<30}{value:7.1f}s {value / seconds:6.0%}")
+    if timings.extra:
+        fast, slow = timings.extra.get("fast_rows", 0), timings.extra.get("slow_rows", 0)
+        print(f"  validation: {fast:,} messages on the vectorised fast path, {slow:,} through "
+              "validate() one by one")
+    print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f}")
     if profiler:
         buf = io.StringIO()
         pstats.Stats(profiler, stream=buf).sort_stats("tottime").print_stats(25)

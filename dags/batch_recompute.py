@@ -36,6 +36,10 @@ Triggering by hand: set `day` in the run's config (`{"day": "2026-11-20"}`); wit
 manual run recomputes the day before its logical date (Airflow infers a manual run's data
 interval as the one ending at its logical date).
 
+**Deadline**: a run that has not succeeded by 06:00 UTC of the day it runs (logical date
++ 28 h) sends a critical `deadline_missed` alert through the LAE notifier path (log, alerts
+file, webhook/email); backfilled days whose deadline was already past are recorded at info.
+
 Params: `day`, `allowed_lateness_minutes` (default 30), `require_archive` (default true).
 Connections: `spark_default`, `aws_default`, `cassandra_default`; the Spark job itself reads
 the `LAE_*` settings of the worker's environment.
@@ -46,9 +50,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from airflow.sdk import DAG, Asset, Param, task
+from airflow.sdk import DAG, Asset, AsyncCallback, DeadlineAlert, DeadlineReference, Param, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
+from lae.alerts.deadline import RUN_DAY_0600_AFTER_LOGICAL_DATE
 from lae.batch.operators import LaeSparkSubmitOperator
 from lae.dag_defaults import default_args
 from lae.tags import Tag
@@ -125,6 +130,14 @@ with DAG(
     catchup=False,
     # Sequential days: the watermark only advances over contiguous published days anyway.
     max_active_runs=1,
+    # Alert when the run has not finished by 06:00 UTC of the day it runs (logical date + 28 h,
+    # see lae.alerts.deadline); the callback runs in the triggerer and goes through lae.alerts.
+    deadline=DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
+        interval=RUN_DAY_0600_AFTER_LOGICAL_DATE,
+        callback=AsyncCallback("lae.alerts.deadline.deadline_missed"),
+        name="batch_recompute_by_0600_utc",
+    ),
     default_args=default_args(),
     tags=[Tag.BATCH],
     params={

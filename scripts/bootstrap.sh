@@ -28,3 +28,5 @@ echo "[bootstrap] syncing .venv from uv.lock"
 "$TOOLS/bin/uv" sync --frozen --quiet --python "$PYTHON"
 
 bash scripts/fetch-jars.sh
+# Debian's chromium for the browser tests (skipped with a message when it cannot install).
+bash scripts/install-browser.sh

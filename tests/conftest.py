@@ -48,6 +48,20 @@ airflow_service = _service_fixture("airflow")
 
 
 @pytest.fixture(scope="session")
+def airflow_running(settings):
+    """Airflow started and healthy, without ``provision()`` (connections import, pools):
+    for tests that need only the api-server (a UI plugin) or the metadata DB (``dag.test()``
+    with connections from AIRFLOW_CONN_* env vars), where the import's airflow CLI call is
+    pure cost (over 120 s on a loaded 2-core machine)."""
+    service = get_service("airflow", settings)
+    started_here = service.start()
+    service.wait_healthy()
+    yield service
+    if started_here and os.environ.get("LAE_KEEP_STACK") != "1":
+        service.down()
+
+
+@pytest.fixture(scope="session")
 def spark(settings):
     """A local SparkSession (UTC) with the Kafka source and S3A jars on its classpath."""
     from lae.spark import build_session

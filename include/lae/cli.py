@@ -12,7 +12,13 @@ from lae.stack.process import ServiceError
 
 
 def _cmd_stack(args: argparse.Namespace) -> int:
+    import os
+
     from lae.stack import commands
+
+    if getattr(args, "kafka_brokers", None):
+        # Through the environment, so every service (Airflow's kafka_default too) sees it.
+        os.environ["LAE_KAFKA_BROKERS"] = str(args.kafka_brokers)
 
     action = {
         "up": commands.up,
@@ -41,6 +47,12 @@ def _cmd_api(args: argparse.Namespace) -> int:
     return api.run(args)
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from lae.serving.api import run
+
+    return run(args)
+
+
 def _cmd_airflow(args: argparse.Namespace) -> int:
     """Run the airflow CLI against the local stack's home, database and secrets."""
     import os
@@ -50,6 +62,12 @@ def _cmd_airflow(args: argparse.Namespace) -> int:
 
     argv = [str(venv_bin() / "airflow"), *args.airflow_args]
     os.execve(argv[0], argv, {**os.environ, **airflow_env(get_settings())})  # noqa: S606
+
+
+def _cmd_stream(args: argparse.Namespace) -> int:
+    from lae.stream import cli
+
+    return cli.run(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
         p = stack_sub.add_parser(action, help=help_text)
         if action in ("up", "down", "status"):
             p.add_argument("services", nargs="*", help="limit to these services (default: all)")
+            p.add_argument("--kafka-brokers", type=int, default=None, metavar="N",
+                           help="run Kafka as an N-broker KRaft cluster on loopback (topics "
+                                "replicated min(3, N) times); remembered by the state dir")
         if action == "logs":
             p.add_argument("service", help="s3, kafka, cassandra or airflow")
             p.add_argument("-n", "--lines", type=int, default=60)
@@ -86,13 +107,31 @@ def build_parser() -> argparse.ArgumentParser:
     add_api_arguments(api)
     api.set_defaults(func=_cmd_api)
 
+    serve = sub.add_parser("serve", help="the query API and dashboard (merged batch + "
+                                         "realtime views)")
+    serve.add_argument("--bind", default=None, help="default: LAE_HOST (127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="default: LAE_SERVE_PORT or 8001")
+    serve.add_argument("--log-level", default="warning", help="uvicorn log level")
+    serve.set_defaults(func=_cmd_serve)
+
+    from lae.stream.cli import add_arguments as add_stream_arguments
+
+    stream = sub.add_parser("stream", help="the speed layer's streaming job: start, stop, status")
+    add_stream_arguments(stream)
+    stream.set_defaults(func=_cmd_stream)
+
     airflow = sub.add_parser("airflow", help="the airflow CLI, pointed at the local stack "
                                              "(e.g. `lae airflow backfill create ...`)")
     airflow.add_argument("airflow_args", nargs=argparse.REMAINDER)
     airflow.set_defaults(func=_cmd_airflow)
 
     demo = sub.add_parser("demo", help="start the stack and run the pipeline end to end")
-    demo.add_argument("--events", type=int, default=5000, help="events to produce")
+    demo.add_argument("--events", type=int, default=20000,
+                      help="events of yesterday's history to generate")
+    demo.add_argument("--requests", type=int, default=600,
+                      help="live requests to send through the example API server")
+    demo.add_argument("--seconds", type=float, default=60.0,
+                      help="spread the live requests over this many seconds")
     demo.set_defaults(func=_cmd_demo)
     return parser
 

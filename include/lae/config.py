@@ -13,6 +13,8 @@ from pathlib import Path
 
 # include/lae/config.py -> repo root; overridable for installs outside a checkout (Docker).
 _REPO_ROOT = Path(__file__).resolve().parents[2]
+# Port distance between the brokers of a local multi-broker Kafka (see Settings.kafka_brokers).
+KAFKA_PORT_STEP = 10
 
 
 def _env(name: str, default: str) -> str:
@@ -39,6 +41,10 @@ class Settings:
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
     kafka_heap: str = "512m"
+    # Brokers of the local KRaft cluster (``lae stack up --kafka-brokers 3``). Broker i (from 0)
+    # listens on kafka_port + KAFKA_PORT_STEP * i and its controller on
+    # kafka_controller_port + KAFKA_PORT_STEP * i; 1 = the single combined-mode broker.
+    kafka_brokers: int = 1
     raw_topic: str = "logs.raw"
     dlq_topic: str = "logs.dlq"
     raw_partitions: int = 6
@@ -68,11 +74,42 @@ class Settings:
     airflow_port: int = 8080
     airflow_parallelism: int = 4
 
+    # Serving layer (lae.serving): the query API's port, and reconcile_views' defaults.
+    serve_port: int = 8001
+    # Unexplained batch-vs-realtime drift above this share of a day's requests alerts (0.5 %).
+    drift_threshold: str = "0.005"
+    # Realtime rows stay this long below W before reconcile deletes them.
+    rt_grace_minutes: int = 60
+
+    # Speed layer (lae.stream). Durations are Spark interval strings.
+    stream_trigger: str = "2 seconds"
+    stream_watermark: str = "10 minutes"
+    stream_max_offsets_per_trigger: int = 100_000
+    # Where a query starts when it has no checkpoint yet: "latest" (deploying next to a batch
+    # layer that already covers the past) or "earliest".
+    stream_starting_offsets: str = "latest"
+    # Empty = <state_dir>/stream/checkpoint; a deployment sets s3a://bucket/checkpoints/speed.
+    stream_checkpoint: str = ""
+    stream_lease_ttl_s: int = 60
+    # A live process whose heartbeat is older than this (after the start-up grace) is hung.
+    stream_stale_after_s: int = 120
+    stream_startup_grace_s: int = 240
+    stream_lag_alert: int = 500_000
+    stream_max_restarts_per_hour: int = 3
+    # State partitions of the aggregations (0 = the session's spark.sql.shuffle.partitions);
+    # few on a small machine keep a micro-batch's fixed cost down.
+    stream_shuffle_partitions: int = 0
+
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
+    def kafka_broker_ports(self) -> list[int]:
+        return [self.kafka_port + KAFKA_PORT_STEP * i for i in range(max(1, self.kafka_brokers))]
+
+    @property
     def kafka_bootstrap(self) -> str:
-        return f"{self.host}:{self.kafka_port}"
+        # Every broker, so a client can still bootstrap while any one of them is down.
+        return ",".join(f"{self.host}:{port}" for port in self.kafka_broker_ports)
 
     @property
     def s3_endpoint(self) -> str:

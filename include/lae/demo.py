@@ -1,24 +1,38 @@
-"""`lae demo` (`make demo`): the main job on the local stack, end to end.
+"""`lae demo` (`make demo`): the whole pipeline on the local stack, then an audit table.
 
-Until the pipeline DAGs exist this proves every part of the stack together, the way the
-pipeline will use it: generated access logs -> Kafka `logs.raw` -> a Spark job reading
-`format("kafka")` -> Parquet on `s3a://` -> checked back with pyarrow; the health DAG run by
-the real Airflow scheduler reaches Kafka, Cassandra and S3 through its connections.
-Re-running is safe: it adds a new generated batch and re-copies the whole topic.
+1. start the stack (S3, Kafka, Cassandra, Airflow) and wait for real health;
+2. generate yesterday's history straight into ``logs.raw`` (with its ground truth);
+3. start the speed layer through Airflow (``streaming_supervisor``) and the example API
+   server (``lae api``), and drive live traffic through the server: every response it gives
+   is counted by the client as today's ground truth;
+4. Airflow runs ``kafka_to_s3_archive`` → ``batch_recompute`` for yesterday (publishes W) →
+   ``reconcile_views`` once the stream has caught up;
+5. prints one row per (service, hour): ground truth vs what the query API serves and which
+   layer served it, then the URLs and credentials of the Airflow UI and the dashboard.
+
+Re-running is safe: each run adds new events and keeps its ground truth under
+``.lae/demo/``; the audit sums every run's truth, so the table stays exact.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
+import json
+import socket
+import subprocess
+import sys
 import time
+from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from lae.config import Settings, get_settings
 
-HEALTH_DAG = "lae_stack_health"
+ARCHIVE_DAG, BATCH_DAG = "kafka_to_s3_archive", "batch_recompute"
+SUPERVISOR_DAG, RECONCILE_DAG = "streaming_supervisor", "reconcile_views"
+API_PATHS = ("/v1/orders/{n}", "/v1/users/{n}", "/v1/search?q=demo{n}")
 
 
 class _Steps:
@@ -43,7 +57,13 @@ class _Steps:
         return "\n".join(lines)
 
 
-def _stack_up(settings: Settings) -> str:
+def demo_dir(settings: Settings) -> Path:
+    path = settings.state_dir / "demo"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _stack_up() -> str:
     from lae.stack import commands
 
     if commands.up(argparse.Namespace(services=[])) != 0:
@@ -51,90 +71,195 @@ def _stack_up(settings: Settings) -> str:
     return "s3, kafka, cassandra, airflow healthy"
 
 
-def _generate(settings: Settings, count: int) -> str:
+def _generate_history(settings: Settings, count: int, day: date) -> str:
     from lae.generate import generate
 
-    yesterday = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    yesterday -= timedelta(days=1)
-    truth = settings.state_dir / "demo" / f"truth-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.parquet"
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    truth = demo_dir(settings) / f"truth-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.parquet"
     summary = generate(seed=int(time.time()), count=count,
-                       history=(yesterday, yesterday + timedelta(days=1)),
+                       history=(start, start + timedelta(days=1)),
                        truth_path=truth, settings=settings, progress_interval=5.0)
     if summary.failed:
         raise SystemExit(f"{summary.failed} events were not delivered: {summary.last_error}")
-    return f"{summary.line()}; ground truth {truth}"
+    return summary.line()
 
 
-def _topic_size(settings: Settings) -> int:
-    from lae.kafka import topic_message_count
-
-    return topic_message_count(settings, settings.raw_topic)
-
-
-def _copy_topic_with_spark(settings: Settings, out_uri: str) -> int:
-    from lae.smoke import kafka_to_parquet
-    from lae.spark import build_session
-
-    spark = build_session("lae-demo-kafka-to-s3", settings=settings)
-    try:
-        return kafka_to_parquet(spark, settings, settings.raw_topic, out_uri)
-    finally:
-        spark.stop()
-
-
-def _count_parquet_rows(settings: Settings, prefix: str) -> int:
-    import pyarrow.parquet as pq
-
-    from lae.s3 import s3_client
-
-    s3 = s3_client(settings)
-    rows = 0
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=settings.bucket,
-                                                             Prefix=prefix):
-        for obj in page.get("Contents", []):
-            if obj["Key"].endswith(".parquet"):
-                body = s3.get_object(Bucket=settings.bucket, Key=obj["Key"])["Body"].read()
-                rows += pq.ParquetFile(io.BytesIO(body)).metadata.num_rows
-    return rows
-
-
-def _health_dag(settings: Settings) -> str:
-    from lae.airflow_api import AirflowApi
-
-    api = AirflowApi.login(settings)
-    api.wait_for_dag(HEALTH_DAG, timeout=120)
-    run_id = api.trigger(HEALTH_DAG, note="lae demo")
-    state = api.wait_for_run(HEALTH_DAG, run_id, timeout=300)
-    tasks = api.task_states(HEALTH_DAG, run_id)
+def _run_dag(api, dag_id: str, conf: dict | None = None, timeout: float = 900) -> str:
+    api.wait_for_dag(dag_id, timeout=180)
+    run_id = api.trigger(dag_id, conf=conf, note="lae demo")
+    state = api.wait_for_run(dag_id, run_id, timeout=timeout)
     if state != "success":
-        raise SystemExit(f"{HEALTH_DAG} run {run_id} {state}: {tasks}")
-    return f"run {run_id}: {state} ({', '.join(sorted(tasks))})"
+        raise SystemExit(f"{dag_id} run {run_id} {state}: {api.task_states(dag_id, run_id)}")
+    return f"{run_id}: {state}"
+
+
+def _stream_status(settings: Settings) -> dict:
+    from lae.cassandra import connect
+    from lae.stream import supervisor
+
+    session = connect(settings)
+    try:
+        return supervisor.status(session, settings).as_dict()
+    finally:
+        session.cluster.shutdown()
+
+
+def _wait_stream_caught_up(settings: Settings, since: datetime, timeout: float = 600) -> str:
+    """Until a heartbeat newer than ``since`` reports no consumer lag."""
+    deadline = time.monotonic() + timeout
+    last: dict = {}
+    while time.monotonic() < deadline:
+        last = _stream_status(settings)
+        age = last.get("heartbeat_age_s")
+        fresh = age is not None and datetime.now(UTC) - timedelta(seconds=age) > since
+        if fresh and last.get("lag") == 0:
+            return f"caught up (heartbeat {age:.0f}s old, lag 0)"
+        time.sleep(5)
+    raise SystemExit(f"the streaming job did not catch up in {timeout:.0f}s: {last}")
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def _count(counts: Counter) -> None:
+    counts[datetime.now(UTC).replace(minute=0, second=0, microsecond=0)] += 1
+
+
+def _live_traffic(settings: Settings, requests: int, seconds: float) -> str:
+    """Drive the example API server; count its answers per (service, hour) as ground truth."""
+    import httpx
+
+    from lae.api.settings import ApiSettings
+
+    port = _free_port(settings.host)
+    log = (demo_dir(settings) / "api.log").open("ab")
+    server = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
+        [sys.executable, "-m", "lae.api", "--port", str(port)], stdout=log, stderr=log)
+    base = f"http://{settings.host}:{port}"
+    counts: Counter = Counter()
+    service = ApiSettings.from_env().service
+    try:
+        with httpx.Client(base_url=base, timeout=10) as client:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    health = client.get("/health").json()
+                    _count(counts)  # a probe that got an answer was logged like any request
+                    break
+                except httpx.TransportError:
+                    if time.monotonic() > deadline or server.poll() is not None:
+                        raise SystemExit(f"the API server did not start; see {log.name}") from None
+                    time.sleep(0.5)
+            pause = seconds / max(requests, 1)
+            for n in range(requests):
+                hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+                client.get(API_PATHS[n % len(API_PATHS)].format(n=n),
+                           headers={"x-user-id": f"u{n % 97}"})
+                counts[hour] += 1  # the hour the request started in, as the server stamps it
+                time.sleep(pause)
+            # The health probes above were requests too: they are logged like any other.
+            health = client.get("/health").json()
+            _count(counts)
+    finally:
+        server.terminate()  # flushes the emitter on shutdown
+        server.wait(timeout=60)
+        log.close()
+    stats = health.get("emitter", {})
+    record = {"service": service, "hours": {h.isoformat(): c for h, c in counts.items()},
+              "emitter": stats}
+    path = demo_dir(settings) / f"api-truth-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    path.write_text(json.dumps(record, indent=2))
+    return f"{sum(counts.values())} requests to {service} via {base}; emitter {stats}"
+
+
+def ground_truth(settings: Settings) -> dict[tuple[str, datetime], int]:
+    """Every demo run's truth: generator tables (deduplicated) plus the API clients' counts."""
+    import pyarrow as pa
+
+    from lae.generator.truth import read_truth
+    from lae.serving.audit import truth_hourly
+
+    tables = [read_truth(p) for p in sorted(demo_dir(settings).glob("truth-*.parquet"))]
+    truth: Counter = Counter(truth_hourly(pa.concat_tables(tables)) if tables else {})
+    for path in sorted(demo_dir(settings).glob("api-truth-*.json")):
+        record = json.loads(path.read_text())
+        for hour, count in record["hours"].items():
+            truth[(record["service"], datetime.fromisoformat(hour))] += count
+    return dict(truth)
+
+
+def _audit(settings: Settings, start: datetime, end: datetime):
+    from fastapi.testclient import TestClient
+
+    from lae.cassandra import connect
+    from lae.serving.api import create_app
+    from lae.serving.audit import audit_hourly, late_by_day
+    from lae.serving.store import ViewStore
+
+    truth = ground_truth(settings)
+    services = sorted({s for s, h in truth if start <= h < end})
+    days = sorted({h.date() for _, h in truth if start <= h < end})
+    session = connect(settings)
+    try:
+        late = late_by_day(ViewStore(session, settings.keyspace), services, days)
+    finally:
+        session.cluster.shutdown()
+    with TestClient(create_app(settings)) as client:
+        return audit_hourly(client, truth, start, end, late=late, services=services)
 
 
 def run(args: argparse.Namespace) -> int:
+    from lae.airflow_api import AirflowApi
+
     settings = get_settings()
     steps = _Steps()
-    prefix = f"smoke/{settings.raw_topic}"
-    steps.run("start the local stack", lambda: _stack_up(settings))
-    steps.run(f"generate {args.events:,} events of yesterday into {settings.raw_topic}",
-              lambda: _generate(settings, args.events))
-    in_topic = steps.run(f"count messages in {settings.raw_topic}",
-                         lambda: _topic_size(settings))
-    copied = steps.run(f"Spark: {settings.raw_topic} -> s3a://{settings.bucket}/{prefix}",
-                       lambda: _copy_topic_with_spark(settings,
-                                                      f"s3a://{settings.bucket}/{prefix}"))
-    on_s3 = steps.run("read the Parquet files back (pyarrow)",
-                      lambda: _count_parquet_rows(settings, prefix + "/"))
-    steps.run(f"Airflow: trigger {HEALTH_DAG} and wait", lambda: _health_dag(settings))
+    today = datetime.now(UTC).date()
+    yesterday = today - timedelta(days=1)
+    steps.run("start the local stack", _stack_up)
+    api = AirflowApi.login(settings)
+    steps.run(f"generate {args.events:,} events of {yesterday} into {settings.raw_topic}",
+              lambda: _generate_history(settings, args.events, yesterday))
+    steps.run(f"Airflow: {SUPERVISOR_DAG} starts the streaming job",
+              lambda: _run_dag(api, SUPERVISOR_DAG))
+    traffic_start = datetime.now(UTC)
+    steps.run(f"live traffic: {args.requests} requests through the example API server",
+              lambda: _live_traffic(settings, args.requests, args.seconds))
+    steps.run(f"Airflow: {ARCHIVE_DAG} (Kafka -> S3 master dataset)",
+              lambda: _run_dag(api, ARCHIVE_DAG))
+    steps.run(f"Airflow: {BATCH_DAG} for {yesterday} (publishes W)",
+              lambda: _run_dag(api, BATCH_DAG, conf={"day": yesterday.isoformat()},
+                               timeout=1800))
+    steps.run("wait for the speed layer to catch up",
+              lambda: _wait_stream_caught_up(settings, since=traffic_start))
+    steps.run(f"Airflow: {RECONCILE_DAG}", lambda: _run_dag(api, RECONCILE_DAG))
+    start = datetime(yesterday.year, yesterday.month, yesterday.day, tzinfo=UTC)
+    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    report = steps.run("audit: query API vs ground truth, hour by hour",
+                       lambda: _audit(settings, start, end))
 
     print("\n" + steps.table())
-    ok = in_topic == copied == on_s3
-    print(f"\nKafka messages {in_topic:,} | copied by Spark {copied:,} | rows on S3 {on_s3:,}"
-          f" -> {'MATCH' if ok else 'MISMATCH'}")
+    print("\nPer hour: ground truth vs served (source = the layer that served it)\n")
+    print(report.text())
+    batch_hours = [h for h in report.hours if h.source == "batch"]
+    exact = sum(h.truth == h.api for h in batch_hours)
+    print(f"\nbatch hours exact: {exact}/{len(batch_hours)}; realtime hours: "
+          f"{sum(h.source == 'rt' for h in report.hours)}; "
+          f"{'ALL OK' if report.ok else 'PROBLEMS: ' + str(len(report.problems))}")
+    _print_access(settings)
+    return 0 if report.ok else 1
+
+
+def _print_access(settings: Settings) -> None:
     from lae.stack.airflow import admin_credentials
 
     user, password = admin_credentials(settings)
     print(f"\nAirflow UI: {settings.airflow_url}  (user {user}, password {password})")
-    print(f"S3 endpoint: {settings.s3_endpoint}  bucket {settings.bucket}")
-    print("Stop everything with: .venv/bin/lae stack down")
-    return 0 if ok else 1
+    print(f"Dashboard inside Airflow: {settings.airflow_url}/plugin/lae-views  "
+          f"(nav entry 'LAE views'; the page itself: {settings.airflow_url}/lae/dashboard/)")
+    print(f"Dashboard standalone and the query API: .venv/bin/lae serve -> "
+          f"http://{settings.host}:{settings.serve_port}/dashboard/")
+    print("The streaming job keeps running under the supervisor; stop it with "
+          "`.venv/bin/lae stream stop`, and everything with `.venv/bin/lae stack down`.")

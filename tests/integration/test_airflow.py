@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import urllib.request
 
@@ -11,6 +10,7 @@ import pytest
 
 from lae.airflow_api import AirflowApi
 from lae.stack.airflow import admin_credentials, connections, run_airflow
+from tests.integration.helpers import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -23,10 +23,10 @@ def _request(settings, method: str, path: str, token: str | None = None, body=No
     if token:
         headers["Authorization"] = f"Bearer {token}"
     data = json.dumps(body).encode() if body is not None else None
-    url = f"{settings.airflow_url}{path}"  # always our own http:// URL
-    req = urllib.request.Request(url, data=data, headers=headers, method=method)  # noqa: S310
+    url = f"{settings.airflow_url}{path}"
+    req = urllib.request.Request(url, data=data, headers=headers, method=method)  # noqa: S310 - our own http:// URL
     try:
-        with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310
+        with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 - the same URL
             return resp.status, json.loads(resp.read() or b"null")
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode(errors="replace")
@@ -49,17 +49,6 @@ def _cli_json(settings, *args: str):
     return json.loads(lines[-1])
 
 
-def _wait_for(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(2)
-
-
 def test_health_endpoint_reports_every_component_healthy(airflow_service):
     status = airflow_service.health()
     for component in ("metadatabase", "scheduler", "dag_processor", "triggerer"):
@@ -76,7 +65,7 @@ def test_dag_processor_registered_the_health_dag(airflow_service, settings):
         return HEALTH_DAG in {d["dag_id"] for d in _cli_json(settings, "dags", "list")}
 
     # A freshly started dag-processor needs one parse loop before the DB knows the DAG.
-    _wait_for(listed, 90, f"{HEALTH_DAG} in `airflow dags list`")
+    wait_for(listed, 90, f"{HEALTH_DAG} in `airflow dags list`")
 
 
 def test_connections_exist_as_configured(settings, token):
@@ -98,8 +87,8 @@ def test_admin_login_guards_the_api(settings, token):
     assert status == 200, body
     assert _request(settings, "GET", "/api/v2/dags")[0] in (401, 403)
     user, _ = admin_credentials(settings)
-    status, _ = _request(settings, "POST", "/auth/token",
-                         body={"username": user, "password": "wrong-password"})
+    wrong = {"username": user, "password": "not-" + user}  # pragma: allowlist secret
+    status, _ = _request(settings, "POST", "/auth/token", body=wrong)
     assert status == 401
 
 

@@ -1,9 +1,10 @@
-"""Alerting acceptance (issue 8): a real scheduled run that fails pages a webhook.
+"""Alerting acceptance (issue 8): a real scheduled run that fails pages a webhook, and so
+does a batch_recompute run that misses its 06:00 UTC deadline.
 
 The running Airflow (scheduler, LocalExecutor worker, execution API) runs
 ``lae_alert_selftest`` with ``{"fail": true}``; its task fails on every try. The test owns the
 receiving end: an HTTP server on 127.0.0.1 and the ``lae_alerts_webhook`` connection pointing
-at it, created and removed through the airflow CLI exactly as an operator would.
+at it, created and removed through the REST API exactly as the UI does.
 """
 
 from __future__ import annotations
@@ -11,14 +12,15 @@ from __future__ import annotations
 import json
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from lae.airflow_api import AirflowApi
 from lae.alerts import WEBHOOK_CONN_ID, alerts_file, read_records
-from lae.stack.airflow import run_airflow
-from lae.stack.process import ServiceError
+from lae.alerts.deadline import RUN_DAY_0600_AFTER_LOGICAL_DATE
+from tests.integration.helpers import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +42,9 @@ class _Receiver(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture()
+# Module-scoped: each `airflow connections` CLI call starts Airflow (slow on a loaded box), and
+# every test picks its own alerts out by run id.
+@pytest.fixture(scope="module")
 def receiver():
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
     server.received = []
@@ -50,31 +54,31 @@ def receiver():
     server.server_close()
 
 
-@pytest.fixture()
+def _call(api: AirflowApi, method: str, path: str, body=None, ok=(200, 201, 204)):
+    """One API call, retried while the api-server reports a database error: SQLite's write
+    lock, held by a busy scheduler on a loaded box, makes single writes fail transiently."""
+    for _ in range(10):
+        status, payload = api.request(method, path, body)
+        if status in ok:
+            return payload
+        if status < 500:
+            break
+        time.sleep(3)
+    raise AssertionError(f"{method} {path}: HTTP {status}: {payload}")
+
+
+@pytest.fixture(scope="module")
 def webhook_connection(settings, airflow_service, receiver):
-    def delete():
-        try:
-            run_airflow(settings, "connections", "delete", WEBHOOK_CONN_ID)
-        except ServiceError:
-            pass  # not there
-
-    delete()
-    run_airflow(settings, "connections", "add", WEBHOOK_CONN_ID, "--conn-type", "http",
-                "--conn-host", "http://127.0.0.1", "--conn-port", str(receiver.server_address[1]),
-                "--conn-password", WEBHOOK_PATH)
+    # Through the REST API, as the UI's Admin → Connections does: an `airflow connections`
+    # CLI call starts a whole Airflow process, which took over 120 s on a loaded 2-core box.
+    api = AirflowApi.login(settings)
+    path = f"/api/v2/connections/{WEBHOOK_CONN_ID}"
+    api.request("DELETE", path)  # a leftover from an interrupted run; 404 when there is none
+    _call(api, "POST", "/api/v2/connections", {
+        "connection_id": WEBHOOK_CONN_ID, "conn_type": "http", "host": "http://127.0.0.1",
+        "port": receiver.server_address[1], "password": WEBHOOK_PATH})
     yield
-    delete()  # later failures on this stack must not post to a receiver that is gone
-
-
-def _wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(1)
+    api.request("DELETE", path)  # later failures on this stack must not post to a dead receiver
 
 
 def _fields(payload: dict) -> dict[str, str]:
@@ -92,7 +96,7 @@ def test_a_failing_run_alerts_the_webhook_the_file_and_the_task_log(settings, re
     def ours():
         return [(path, p) for path, p in receiver.received if _fields(p).get("Run") == run_id]
 
-    (path, payload), *more = _wait_for(ours, 60, "the webhook alert")
+    (path, payload), *more = wait_for(ours, 60, "the webhook alert")
     fields = _fields(payload)
     assert path == f"/{WEBHOOK_PATH}"
     assert payload["text"] == f"[LAE critical] Task failed: {DAG_ID}.{TASK_ID}"
@@ -109,7 +113,7 @@ def test_a_failing_run_alerts_the_webhook_the_file_and_the_task_log(settings, re
         found = [r for r in read_records(alerts_file(settings)) if r.get("run_id") == run_id]
         return found if any(r["kind"] == "dag_run_failed" for r in found) else None
 
-    found = _wait_for(records, 60, "the dag_run_failed record from the plugin listener")
+    found = wait_for(records, 60, "the dag_run_failed record from the plugin listener")
     by_kind = {}
     for r in found:
         by_kind.setdefault(r["kind"], []).append(r)
@@ -129,3 +133,56 @@ def test_a_failing_run_alerts_the_webhook_the_file_and_the_task_log(settings, re
         "GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{TASK_ID}/logs/3")
     assert status == 200, log
     assert f"[LAE critical] Task failed: {DAG_ID}.{TASK_ID}" in json.dumps(log)
+
+
+BATCH_DAG = "batch_recompute"
+# Runs are held, never run, so the day only needs to be valid; far in the future all the same.
+HELD_DAY = "2099-01-01"
+
+
+def test_a_batch_run_past_its_0600_deadline_alerts_the_webhook(settings, receiver,
+                                                               webhook_connection):
+    """The production deadline (logical date + 28 h), proven by the real scheduler and
+    triggerer: a run is created whose logical date lies 28 h minus a few seconds in the past,
+    so its 06:00-of-the-run-day deadline falls moments later. The DAG is paused while it
+    waits, which holds the run unstarted (and leaves no scheduled run behind to occupy
+    max_active_runs=1)."""
+    api = AirflowApi.login(settings)
+    api.wait_for_dag(BATCH_DAG, timeout=180)
+    was_paused = _call(api, "GET", f"/api/v2/dags/{BATCH_DAG}")["is_paused"]
+    _call(api, "PATCH", f"/api/v2/dags/{BATCH_DAG}", {"is_paused": True})
+    due = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=30)
+    logical_date = due - RUN_DAY_0600_AFTER_LOGICAL_DATE
+    run = _call(api, "POST", f"/api/v2/dags/{BATCH_DAG}/dagRuns",
+                  {"logical_date": logical_date.isoformat(), "conf": {"day": HELD_DAY},
+                   "note": "deadline alert acceptance test (held: the DAG is paused)"})
+    run_id = run["dag_run_id"]
+    try:
+        def ours():
+            return [(p, body) for p, body in receiver.received
+                    if _fields(body).get("Run") == run_id]
+
+        # Scheduler loop → deadline missed → triggerer runs the callback: allow a loaded box.
+        ((path, payload),) = wait_for(ours, 240, "the deadline alert at the webhook")
+        fields = _fields(payload)
+        assert path == f"/{WEBHOOK_PATH}"
+        assert payload["text"] == (
+            f"[LAE critical] Deadline missed: {BATCH_DAG} has not finished day {HELD_DAY}")
+        assert fields["DAG"] == BATCH_DAG
+        assert datetime.fromisoformat(fields["Deadline"]) == due
+        assert fields["Run state"] == "queued"  # held: it never started
+        assert fields["Log"] == f"{settings.airflow_url}/dags/{BATCH_DAG}/runs/{run_id}"
+        # Missed no earlier than the deadline itself.
+        assert datetime.fromtimestamp(payload["attachments"][0]["ts"], UTC) >= due
+
+        (record,) = [r for r in read_records(alerts_file(settings))
+                     if r.get("run_id") == run_id and r["kind"] == "deadline_missed"]
+        assert record["severity"] == "critical"
+        assert record["delivered"] == {"webhook": "sent"}
+        assert record["alert_id"] in payload["attachments"][0]["footer"]
+    finally:
+        # Later tests trigger this DAG (max_active_runs=1): leave no held run behind. Marked
+        # failed, not deleted: on SQLite (no foreign keys) a deleted run leaves its Deadline
+        # rows behind, and Airflow 3.3.2's scheduler crashed handling one whose run was gone.
+        _call(api, "PATCH", f"/api/v2/dags/{BATCH_DAG}/dagRuns/{run_id}", {"state": "failed"})
+        _call(api, "PATCH", f"/api/v2/dags/{BATCH_DAG}", {"is_paused": was_paused})

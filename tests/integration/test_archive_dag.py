@@ -19,7 +19,7 @@ from lae.generator.model import Mix
 from lae.generator.truth import read_truth
 from lae.kafka import TopicSpec, ensure_topics
 from lae.s3 import s3_client
-from lae.stack.airflow import airflow_env, connections
+from tests.integration.helpers import airflow_task_env
 
 pytestmark = pytest.mark.integration
 
@@ -56,9 +56,7 @@ def test_dag_test_archives_a_generated_batch(airflow_service, kafka_service, s3_
              mix=Mix(late=0.05, duplicate=0.02, malformed=0.02), topic=topic,
              truth_path=truth_path, settings=settings, stream=None)
     truth = read_truth(truth_path)
-    env = {**os.environ, **airflow_env(settings)}
-    for conn_id, conn in connections(settings).items():
-        env[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(conn)
+    env = airflow_task_env(settings)
     env["PYTHONPATH"] = os.pathsep.join([str(settings.home / "include"),
                                          env.get("PYTHONPATH", "")])
     proc = subprocess.run([sys.executable, "-c", SCRIPT, str(settings.home / "dags"

@@ -57,7 +57,7 @@ class WebhookChannel:
         body = json.dumps(alert.slack_payload()).encode()
         req = urllib.request.Request(self.url, data=body, method="POST",  # noqa: S310 - URL from an operator-defined connection
                                      headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=WEBHOOK_TIMEOUT_SECONDS) as resp:  # noqa: S310
+        with urllib.request.urlopen(req, timeout=WEBHOOK_TIMEOUT_SECONDS) as resp:  # noqa: S310 - same
             resp.read()  # urlopen raises HTTPError on 4xx/5xx
 
 

@@ -70,6 +70,8 @@ def archive_partition(consumer, s3, bucket: str, topic: str, partition: int, lea
         lease.renew()  # reading a big range can take a while
         t1 = time.perf_counter()
         t.read_validate += t1 - t0
+        for name in ("fast_rows", "slow_rows"):
+            t.extra[name] = t.extra.get(name, 0) + getattr(split, name)
         result = _empty_result(plan, run_id)
         result["raw_bytes"] = split.raw_bytes
         first = True

@@ -139,6 +139,8 @@ def run_archive(settings, opts: RunOptions, timings: Timings | None = None) -> d
                     for name in ("read_validate", "encode", "upload", "commit"):
                         setattr(timings, name, getattr(timings, name)
                                 + getattr(part_timings, name) / n)  # wall-clock share
+                    for name, value in part_timings.extra.items():
+                        timings.extra[name] = timings.extra.get(name, 0) + value
     else:
         results = _archive_partitions(settings, topic, partitions, opts, timings)
     return finish_run(settings.kafka_bootstrap, s3_client(settings), settings.bucket, topic,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import time
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 
@@ -64,14 +65,23 @@ def _write(df, settings: Settings, batch_id: str, bucket: str) -> None:
         lambda part: store.write_partition(part, settings, batch_id, bucket))
 
 
-def recompute(spark, settings: Settings, day: date, batch_id: str | None = None) -> Result:
-    """Recompute, verify, publish and clean up one UTC day; returns what was done."""
+def recompute(spark, settings: Settings, day: date, batch_id: str | None = None,
+              timings: dict[str, float] | None = None) -> Result:
+    """Recompute, verify, publish and clean up one UTC day; returns what was done.
+
+    ``timings`` (if given) receives the seconds spent in ``compute`` (read + de-duplicate +
+    aggregate, materialized in the cache), ``write`` (Cassandra inserts + verify) and
+    ``publish`` (pointer, watermark, clean-up), for the benchmark.
+    """
+    t = timings if timings is not None else {}
+    started = time.perf_counter()
     batch_id = batch_id or store.new_batch_id()
     ks = settings.keyspace
     minute, hour = day_views(read_day(spark, settings.bucket, day), day)
     minute, hour = minute.cache(), hour.cache()
     expected = {"minute": _totals(minute), "hour": _totals(hour)}
     services = set(expected["minute"])
+    t["compute"] = time.perf_counter() - started
     session = connect(settings)
     try:
         store.register(session, ks, day, batch_id, services)
@@ -80,6 +90,7 @@ def recompute(spark, settings: Settings, day: date, batch_id: str | None = None)
         _write(minute, settings, batch_id, "minute")
         _write(hour, settings, batch_id, "hour")
         store.verify(session, ks, day, batch_id, expected)
+        t["write"] = time.perf_counter() - started - t["compute"]
         minute_rows = sum(n for n, _ in expected["minute"].values())
         hour_rows = sum(n for n, _ in expected["hour"].values())
         requests = sum(r for _, r in expected["minute"].values())
@@ -96,6 +107,7 @@ def recompute(spark, settings: Settings, day: date, batch_id: str | None = None)
         _crash_point("after_publish")
         w = store.advance_watermark(session, ks)
         dropped = store.drop_superseded(session, ks, day)
+        t["publish"] = time.perf_counter() - started - t["compute"] - t["write"]
     finally:
         session.cluster.shutdown()
         minute.unpersist()

@@ -37,6 +37,8 @@ MEASURES = ("requests", "errors", "client_errors", "bytes", "latency_sum", "late
 # In-flight INSERTs per Spark partition: enough to hide the round trip, few enough not to
 # overload one local node (the driver's default per-host request limit is far higher).
 WRITE_CONCURRENCY = 32
+# Rows per page when reading a slice back to verify it.
+VERIFY_PAGE_ROWS = 5000
 
 
 class BatchError(RuntimeError):
@@ -119,13 +121,22 @@ def set_state(session, keyspace: str, day: date, batch_id: str, state: str, **co
 
 def slice_totals(session, keyspace: str, bucket: str, service: str, day: date,
                  batch_id: str) -> tuple[int, int]:
-    """(rows, sum of requests) of one batch's slice of one service-day."""
-    row = session.execute(
-        f"SELECT count(*) AS n, sum(requests) AS requests FROM {keyspace}.{TABLES[bucket]} "  # noqa: S608
-        "WHERE service = %s AND day = %s AND batch_id = %s",
-        (service, day, batch_id),
-    ).one()
-    return int(row.n), int(row.requests or 0)
+    """(rows, sum of requests) of one batch's slice of one service-day.
+
+    Summed here over a paged read rather than with ``count(*)``/``sum()`` in CQL: a server-side
+    aggregate over a big slice is one request, and on a loaded node it hit the coordinator's
+    read timeout (seen in the batch benchmark); pages of ``VERIFY_PAGE_ROWS`` never do.
+    """
+    from cassandra.query import SimpleStatement
+
+    query = SimpleStatement(
+        f"SELECT requests FROM {keyspace}.{TABLES[bucket]} "  # noqa: S608
+        "WHERE service = %s AND day = %s AND batch_id = %s", fetch_size=VERIFY_PAGE_ROWS)
+    rows = requests = 0
+    for row in session.execute(query, (service, day, batch_id), timeout=120):
+        rows += 1
+        requests += row.requests or 0
+    return rows, requests
 
 
 def verify(session, keyspace: str, day: date, batch_id: str,

@@ -22,6 +22,24 @@ def get_service(name: str, settings: Settings) -> Service:
         target = SERVICES[name]
     except KeyError:
         raise ValueError(f"unknown service {name!r}; known: {', '.join(SERVICES)}") from None
+    if name == "kafka":
+        return _kafka(settings)
     module_name, class_name = target.split(":")
     cls = getattr(importlib.import_module(module_name), class_name)
     return cls(settings)
+
+
+def _kafka(settings: Settings) -> Service:
+    """The one broker, or every node of the cluster that LAE_KAFKA_BROKERS (``--kafka-brokers``)
+    asks for or the last ``up`` of this state dir recorded (so ``down`` stops all of them)."""
+    from lae.stack.kafka import (
+        KafkaClusterService,
+        KafkaService,
+        cluster_settings,
+        recorded_brokers,
+    )
+
+    brokers = max(settings.kafka_brokers, recorded_brokers(settings))
+    if brokers <= 1:
+        return KafkaService(settings)
+    return KafkaClusterService(cluster_settings(settings, brokers))

@@ -1,0 +1,219 @@
+"""Batch recompute of one day (Spark, ``lae.batch.job.recompute``) next to DuckDB computing the
+same minute aggregates from the same Parquet files, in the same run.
+
+    .venv/bin/python bench/bench_batch.py                       # 1M and 10M events
+    .venv/bin/python bench/bench_batch.py --events 1000000
+
+For each size: events of one UTC day from the traffic generator (1% re-sent duplicates) are
+written as the master dataset (the archive's layout, schema and Parquet writer) to a bench
+bucket; Spark recomputes the day into a bench keyspace, timed as ``compute`` (read + de-dup +
+minute and hour views, materialized) and ``write`` (Cassandra inserts + read-back verify)
+separately; DuckDB reads the very same objects (downloaded first, not timed: it has no S3
+access here) and computes requests, errors, bytes, latency sum and max per (service, minute,
+path, status_class) after the same de-duplication. Both must give the same totals.
+Issue #5's goals: Spark's read+aggregate within 3x of DuckDB at 10M; 10M at most 10x the time
+of 1M. Note Spark computes more (histograms, HLL sketches, hour rollup) than DuckDB here.
+Needs S3 and Cassandra running (``lae stack up``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from dataclasses import replace
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import numpy as np
+
+from lae.config import get_settings
+
+TOPIC = "bench.batch"
+DAY = date(2021, 9, 1)
+PARTITIONS = 3
+
+
+def _hour_table(model, day: date, hour: int, n: int, first_offset: int):
+    """``n`` events of one hour in the archive schema, ordered like an archived partition."""
+    import pyarrow as pa
+
+    from lae.schema import archive_arrow_schema
+
+    start_ms = int(datetime(day.year, day.month, day.day, hour, tzinfo=UTC).timestamp() * 1000)
+    ts_ms = start_ms + np.sort(np.random.default_rng(hour).integers(0, 3_600_000, n))
+    chunk = model.draw(ts_ms, start_ms)
+    cols = chunk.fields
+    schema = archive_arrow_schema()
+    data = {name: cols[name] for name in ("event_id", "service", "host", "method", "path",
+                                          "status", "latency_ms", "bytes", "user_id", "ip",
+                                          "user_agent")}
+    data["ts"] = pa.array(chunk.ts_ms, type=pa.int64()).cast(pa.timestamp("ms", tz="UTC")).cast(
+        pa.timestamp("us", tz="UTC"))
+    data["schema"] = [1] * n
+    data["topic"] = [TOPIC] * n
+    data["partition"] = (np.arange(n) % PARTITIONS).astype(np.int32)
+    data["offset"] = first_offset + np.arange(n, dtype=np.int64)
+    data["kafka_ts"] = pa.array(ts_ms, type=pa.int64()).cast(pa.timestamp("ms", tz="UTC"))
+    return pa.Table.from_pydict({f.name: data[f.name] for f in schema}, schema=schema)
+
+
+def write_master(settings, client, n: int, local: Path) -> int:
+    """Write ``n`` events of DAY (master layout) to S3 and to ``local``; returns the bytes."""
+    from lae.archive.layout import master_key
+    from lae.archive.writer import encode
+    from lae.generator.model import Mix, TrafficModel
+
+    model = TrafficModel(11, mix=Mix(late=0.0, duplicate=0.01, malformed=0.0))
+    per_hour = [n // 24 + (1 if h < n % 24 else 0) for h in range(24)]
+    total, offset = 0, 0
+    for hour, count in enumerate(per_hour):
+        table = _hour_table(model, DAY, hour, count, offset)
+        for i in range(0, count, 250_000):  # the archive's default max_rows per file
+            part = table.slice(i, 250_000)
+            first, last = int(part["offset"][0].as_py()), int(part["offset"][-1].as_py())
+            key = master_key(TOPIC, 0, first, last, DAY.isoformat(), f"{hour:02d}")
+            body = encode(part)
+            client.put_object(Bucket=settings.bucket, Key=key, Body=body)
+            path = local / key
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(body)
+            total += len(body)
+        offset += count
+    return total
+
+
+DUCKDB_SQL = """
+WITH firsts AS (
+  SELECT * FROM read_parquet('{glob}')
+  QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY topic, "partition", "offset") = 1
+)
+SELECT service, date_trunc('minute', ts) AS minute, path,
+       CAST(status // 100 AS VARCHAR) || 'xx' AS status_class,
+       count(*) AS requests, count(*) FILTER (WHERE status >= 500) AS errors,
+       sum(bytes) AS bytes, sum(latency_ms) AS latency_sum, max(latency_ms) AS latency_max
+FROM firsts
+WHERE ts >= TIMESTAMPTZ '{start}' AND ts < TIMESTAMPTZ '{end}'
+GROUP BY ALL
+"""
+
+
+def duckdb_minutes(local: Path) -> tuple[float, dict]:
+    import duckdb
+
+    from lae.batch.compute import day_bounds
+
+    start, end = day_bounds(DAY)
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    glob = str(local / "master" / "**" / "*.parquet")
+    t0 = time.perf_counter()
+    con.execute(f"CREATE TABLE minutes AS {DUCKDB_SQL.format(glob=glob, start=start, end=end)}")
+    seconds = time.perf_counter() - t0
+    row = con.execute("SELECT count(*), sum(requests), sum(errors), sum(bytes), "
+                      "sum(latency_sum), max(latency_max) FROM minutes").fetchone()
+    con.close()
+    return seconds, dict(zip(("rows", "requests", "errors", "bytes", "latency_sum",
+                              "latency_max"), row, strict=True))
+
+
+def spark_totals(session, keyspace: str, day: date) -> dict:
+    """The same totals, read back from the published batch in Cassandra."""
+    from lae.batch import store
+
+    batch_id = store.published_batch(session, keyspace, day)
+    services = store.batches_of_day(session, keyspace, day)[batch_id]
+    out = dict.fromkeys(("rows", "requests", "errors", "bytes", "latency_sum"), 0)
+    out["latency_max"] = 0.0
+    for service in sorted(services):
+        for r in session.execute(
+                f"SELECT requests, errors, bytes, latency_sum, latency_max FROM "  # noqa: S608 - table/column names are constants; values are bound
+                f"{keyspace}.batch_metrics_minute WHERE service = %s AND day = %s "
+                "AND batch_id = %s", (service, day, batch_id)):
+            out["rows"] += 1
+            out["requests"] += r.requests
+            out["errors"] += r.errors
+            out["bytes"] += r.bytes
+            out["latency_sum"] += r.latency_sum
+            out["latency_max"] = max(out["latency_max"], r.latency_max)
+    return out
+
+
+def same_totals(a: dict, b: dict) -> bool:
+    exact = all(a[k] == b[k] for k in ("rows", "requests", "errors", "bytes", "latency_max"))
+    return exact and abs(a["latency_sum"] - b["latency_sum"]) <= 1e-9 * max(1.0, b["latency_sum"])
+
+
+def fresh_keyspace_and_bucket(cfg):
+    """An empty bench bucket and a freshly migrated bench keyspace."""
+    from lae.cassandra import connect
+    from lae.cassandra_schema import migrate
+    from lae.s3 import s3_client
+
+    client, session = s3_client(cfg), connect(cfg)
+    session.execute(f"DROP KEYSPACE IF EXISTS {cfg.keyspace}", timeout=120)
+    migrate(session, cfg)
+    try:
+        client.create_bucket(Bucket=cfg.bucket)
+    except client.exceptions.BucketAlreadyOwnedByYou:
+        pass
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=cfg.bucket):
+        for obj in page.get("Contents", []):
+            client.delete_object(Bucket=cfg.bucket, Key=obj["Key"])
+    return client, session
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--events", default="1000000,10000000",
+                   help="comma-separated day sizes (default 1M and 10M)")
+    p.add_argument("--bucket", default="lae-bench-batch")
+    p.add_argument("--keyspace", default="lae_bench_batch")
+    args = p.parse_args()
+    from lae.batch.job import recompute
+    from lae.spark import build_session
+
+    settings = replace(get_settings(), bucket=args.bucket, keyspace=args.keyspace)
+    os.environ["LAE_BUCKET"], os.environ["LAE_KEYSPACE"] = args.bucket, args.keyspace
+    print(f"load average at start: {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)")
+    spark = build_session("lae-bench-batch", settings=settings)
+    results = {}
+    try:
+        for n in (int(x) for x in args.events.split(",")):
+            client, session = fresh_keyspace_and_bucket(settings)
+            with tempfile.TemporaryDirectory(prefix="lae-bench-batch-") as tmp:
+                t0 = time.perf_counter()
+                size = write_master(settings, client, n, Path(tmp))
+                print(f"\n{n:,} events: {size / 1e6:.1f} MB of Parquet written in "
+                      f"{time.perf_counter() - t0:.0f}s", flush=True)
+                timings: dict[str, float] = {}
+                result = recompute(spark, settings, DAY, timings=timings)
+                d_seconds, d_totals = duckdb_minutes(Path(tmp))
+            s_totals = spark_totals(session, settings.keyspace, DAY)
+            session.cluster.shutdown()
+            results[n] = timings["compute"]
+            print(f"  spark read+aggregate  {timings['compute']:7.1f}s "
+                  f"{n / timings['compute']:>12,.0f} events/s")
+            print(f"  cassandra write+verify{timings['write']:7.1f}s "
+                  f"({result.minute_rows:,} minute + {result.hour_rows:,} hour rows, "
+                  f"{(result.minute_rows + result.hour_rows) / timings['write']:,.0f} rows/s); "
+                  f"publish {timings['publish']:.1f}s")
+            print(f"  duckdb read+aggregate {d_seconds:7.1f}s {n / d_seconds:>12,.0f} events/s")
+            print(f"  spark / duckdb        {timings['compute'] / d_seconds:7.1f}x "
+                  "(goal <= 3x at 10M)")
+            print(f"  same totals: {same_totals(s_totals, d_totals)} (spark {s_totals}; "
+                  f"duckdb {d_totals})", flush=True)
+            print(f"  load average now: {os.getloadavg()[0]:.1f}")
+    finally:
+        spark.stop()
+    sizes = sorted(results)
+    if len(sizes) >= 2:
+        lo, hi = sizes[0], sizes[-1]
+        print(f"\nspark read+aggregate {hi:,} / {lo:,}: {results[hi] / results[lo]:.1f}x the time "
+              f"for {hi / lo:.0f}x the events (goal <= 10x)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,309 @@
+"""Speed-layer freshness: event produced → its minute row in Cassandra reflects it.
+
+    env $(cat env-file) .venv/bin/python bench/bench_freshness.py --rates 1000 5000 --duration 600
+
+Starts the streaming job (``lae.stream.supervisor.start``, detached, ``local[2]`` by default)
+on a fresh topic and keyspace of its own, then for each rate sends generated traffic
+(``lae.generator.TrafficModel``, live event times, no late/duplicate/malformed messages) for
+``--duration`` seconds and measures:
+
+- freshness per event: the first poll of ``rt_metrics_minute`` at which the event's row
+  (service, minute, path, status class) counts at least as many requests as had been produced
+  for that row up to and including the event, minus the event's production time (the moment
+  ``send`` returned). Rows are polled every ``--poll`` seconds, so the figure is an upper bound
+  by at most one poll interval plus the read time;
+- baseline in the same run: the time for the same messages to reach a plain Kafka consumer
+  (record CreateTime → receipt), the floor any Kafka-fed layer pays;
+- consumer lag over time (the minute query's heartbeat), the trigger interval, CPU% and RSS of
+  the job's processes (driver + JVM, psutil), and the load average (other work on the machine).
+
+Events of the first ``--warmup`` seconds of each rate are excluded from the percentiles (the
+queries' first micro-batches compile their plans); their count is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import threading
+import time
+import uuid
+from collections import defaultdict
+from datetime import UTC, datetime
+from unittest import mock
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
+
+
+class Produced:
+    """Per view row: production times of its events, in production order."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.times: dict[tuple, list[float]] = defaultdict(list)
+
+    def add_many(self, keys: list[tuple], t: float) -> None:
+        with self.lock:
+            for key in keys:
+                self.times[key].append(t)
+
+
+def produce(cfg, rate: float, duration: float, produced: Produced, seed: int) -> int:
+    """Send ``rate`` events/s for ``duration`` s in 100 ms ticks; returns the number sent."""
+    import numpy as np
+
+    from lae.generator.model import Mix, TrafficModel
+    from lae.kafka import LogProducer
+
+    model = TrafficModel(seed, mix=Mix(late=0.0, duplicate=0.0, malformed=0.0))
+    tick = 0.1
+    sent = 0
+    with LogProducer(cfg, topic=cfg.raw_topic) as producer:
+        start = time.monotonic()
+        while (elapsed := time.monotonic() - start) < duration:
+            due = int(rate * min(elapsed + tick, duration)) - sent
+            if due > 0:
+                now_ms = int(time.time() * 1000)
+                chunk = model.draw(np.full(due, now_ms, dtype=np.int64))
+                f = chunk.fields
+                minutes = (chunk.ts_ms // 60000 * 60).tolist()
+                keys = [(svc, datetime.fromtimestamp(m, UTC), path, f"{st // 100}xx")
+                        for svc, m, path, st in zip(f["service"], minutes, f["path"],
+                                                    f["status"], strict=True)]
+                for key, payload in zip(chunk.keys, chunk.payloads, strict=True):
+                    producer.send(payload, key=key)
+                # One production time per 100 ms tick: the tick's events leave together.
+                produced.add_many(keys, time.time())
+                sent += due
+            time.sleep(max(0.0, tick - (time.monotonic() - start - elapsed)))
+        producer.flush(timeout=60)
+    return sent
+
+
+def poll_rows(cfg, session, produced: Produced, stop: threading.Event, poll_s: float,
+              fresh: list[tuple[float, float]]) -> None:
+    """Poll recent minute rows; per newly reflected event, (production time, freshness)."""
+    from lae.generator import catalog
+
+    services = [s.name for s in catalog.SERVICES]
+    stmt = session.prepare(
+        f"SELECT minute, path, status_class, requests FROM {cfg.keyspace}.rt_metrics_minute "  # noqa: S608
+        "WHERE service = ? AND day = ? AND minute >= ?")
+    seen: dict[tuple, int] = defaultdict(int)
+    # Rows counted before this rate started (the warm-up burst, an earlier rate's minute):
+    # the first poll, taken before the first event of this rate is sent, is the baseline.
+    base: dict[tuple, int] | None = None
+    while not stop.is_set():
+        now = time.time()
+        since = datetime.fromtimestamp((int(now) // 60 - 2) * 60, UTC)
+        futures = [(s, session.execute_async(stmt, (s, since.date(), since))) for s in services]
+        try:
+            rows = [(s, r) for s, fut in futures for r in fut.result()]
+        except Exception as exc:  # a slow node: skip this poll (freshness only gets worse)
+            print(f"poll failed: {exc!r}", flush=True)
+            continue
+        seen_at = time.time()
+        if base is None:
+            base = {(s, r.minute.replace(tzinfo=UTC), r.path, r.status_class): r.requests
+                    for s, r in rows}
+            continue
+        with produced.lock:
+            for service, r in rows:
+                key = (service, r.minute.replace(tzinfo=UTC), r.path, r.status_class)
+                times = produced.times.get(key, [])
+                upto = min(r.requests - base.get(key, 0), len(times))
+                for k in range(seen[key], upto):
+                    fresh.append((times[k], seen_at - times[k]))
+                seen[key] = max(seen[key], upto)
+        time.sleep(max(0.0, poll_s - (time.time() - now)))
+
+
+def baseline_consumer(cfg, stop: threading.Event, out: list[tuple[float, float]]) -> None:
+    """A plain consumer of the same topic: (CreateTime, receipt - CreateTime) per message."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(cfg.raw_topic, bootstrap_servers=cfg.kafka_bootstrap,
+                             auto_offset_reset="latest", enable_auto_commit=False,
+                             group_id=f"bench-floor-{uuid.uuid4().hex[:6]}", fetch_max_wait_ms=50)
+    try:
+        while not stop.is_set():
+            batch = consumer.poll(timeout_ms=200)
+            now = time.time()
+            for records in batch.values():
+                for rec in records:
+                    out.append((rec.timestamp / 1000, now - rec.timestamp / 1000))
+    finally:
+        consumer.close()
+
+
+def sample_job(cfg, session, stop: threading.Event, samples: list[dict]) -> None:
+    """Every 2 s: CPU% and RSS of the job's processes, its heartbeat lag, the load average."""
+    import psutil
+
+    from lae.stream import process, store
+    from lae.stream.job import query_names
+
+    name = query_names()["minute"]
+    procs: dict[int, psutil.Process] = {}
+    while not stop.wait(2.0):
+        record = process.read_pid(cfg, store.JOB)
+        members = process.group_members(record) if record else []
+        cpu = rss = 0.0
+        for p in members:
+            proc = procs.setdefault(p.pid, p)
+            try:
+                cpu += proc.cpu_percent(None)
+                rss += proc.memory_info().rss
+            except psutil.Error:
+                continue
+        try:
+            hb = store.read_heartbeats(session, cfg.keyspace).get(name, {})
+        except Exception:
+            hb = {}
+        samples.append({"t": time.time(), "cpu": cpu, "rss_mb": rss / 2**20,
+                        "lag": hb.get("lag"), "batch_ms": hb.get("processing_ms"),
+                        "load1": os.getloadavg()[0]})
+
+
+def wait_ready(cfg, session, timeout_s: float) -> float:
+    """Until every query finished a micro-batch with data: a warm-up burst is sent first, so
+    plan compilation and the first state-store versions are not measured as freshness."""
+    from lae.stream import store
+    from lae.stream.job import query_names
+
+    start = time.monotonic()
+    produce(cfg, 1000, 1, Produced(), seed=99)
+    names = list(query_names().values())
+    while time.monotonic() - start < timeout_s:
+        try:
+            hbs = store.read_heartbeats(session, cfg.keyspace)
+        except Exception:
+            hbs = {}
+        if all((hbs.get(n) or {}).get("input_rows") is not None for n in names):
+            return time.monotonic() - start
+        time.sleep(1)
+    raise TimeoutError("the streaming job did not process its warm-up burst within the timeout")
+
+
+def run_rate(cfg, session, rate: float, duration: float, warmup: float, poll: float,
+             seed: int) -> dict:
+    produced, fresh, floor, samples = Produced(), [], [], []
+    stop = threading.Event()
+    threads = [
+        threading.Thread(target=poll_rows, args=(cfg, session, produced, stop, poll, fresh)),
+        threading.Thread(target=baseline_consumer, args=(cfg, stop, floor)),
+        threading.Thread(target=sample_job, args=(cfg, session, stop, samples)),
+    ]
+    for t in threads:
+        t.start()
+    time.sleep(3)  # the consumer joins its group and the poller takes its baseline
+    t0 = time.time()
+    sent = produce(cfg, rate, duration, produced, seed)
+    sent_seconds = time.time() - t0
+    # Let the tail drain: until every event is reflected or 120 s pass.
+    deadline = time.monotonic() + 120
+    while len(fresh) < sent and time.monotonic() < deadline:
+        time.sleep(1)
+    stop.set()
+    for t in threads:
+        t.join(timeout=30)
+    cutoff = t0 + warmup
+    measured = [f for t, f in fresh if t >= cutoff]
+    floor_measured = [f for t, f in floor if t >= cutoff]
+    half = len(samples) // 2
+    lags = [s["lag"] for s in samples if s["lag"] is not None]
+    first = [s["lag"] for s in samples[:half] if s["lag"] is not None]
+    second = [s["lag"] for s in samples[half:] if s["lag"] is not None]
+    return {
+        "rate": rate, "sent": sent, "achieved_rate": round(sent / sent_seconds),
+        "reflected": len(fresh), "warmup_excluded": len(fresh) - len(measured),
+        "fresh_p50_s": round(_percentile(measured, 50), 2),
+        "fresh_p99_s": round(_percentile(measured, 99), 2),
+        "fresh_max_s": round(max(measured, default=float("nan")), 2),
+        "floor_p50_s": round(_percentile(floor_measured, 50), 3),
+        "floor_p99_s": round(_percentile(floor_measured, 99), 3),
+        "floor_messages": len(floor),
+        "lag_max": max(lags, default=None),
+        "lag_mean_first_half": round(statistics.mean(first), 1) if first else None,
+        "lag_mean_second_half": round(statistics.mean(second), 1) if second else None,
+        "lag_series": [(round(s["t"] - t0), s["lag"]) for s in samples][::5],
+        "cpu_pct_mean": round(statistics.mean(s["cpu"] for s in samples), 1) if samples else None,
+        "rss_mb_max": round(max((s["rss_mb"] for s in samples), default=0)),
+        "batch_ms_median": statistics.median([s["batch_ms"] for s in samples
+                                              if s["batch_ms"] is not None] or [float("nan")]),
+        "load1_mean": round(statistics.mean(s["load1"] for s in samples), 1) if samples else None,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rates", type=float, nargs="+", default=[1000, 5000])
+    parser.add_argument("--duration", type=float, default=600, help="seconds per rate")
+    parser.add_argument("--warmup", type=float, default=30)
+    parser.add_argument("--trigger", default="1 second")
+    parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--poll", type=float, default=0.25)
+    parser.add_argument("--max-offsets", type=int, default=100_000)
+    args = parser.parse_args(argv)
+
+    from lae.cassandra import connect
+    from lae.cassandra_schema import migrate
+    from lae.config import Settings
+    from lae.kafka import TopicSpec, ensure_topics
+    from lae.stream import process, store, supervisor
+
+    suffix = uuid.uuid4().hex[:8]
+    state_dir = f"/tmp/lae-bench-freshness-{suffix}"  # noqa: S108 - scratch for one run
+    env = {"LAE_KEYSPACE": "lae_bench_fresh", "LAE_RAW_TOPIC": f"lae.bench.fresh.{suffix}",
+           "LAE_DLQ_TOPIC": f"lae.bench.fresh.dlq.{suffix}", "LAE_STATE_DIR": state_dir,
+           "LAE_STREAM_CHECKPOINT": f"{state_dir}/checkpoint",
+           "LAE_STREAM_STARTING_OFFSETS": "earliest", "LAE_STREAM_TRIGGER": args.trigger,
+           "LAE_STREAM_SHUFFLE_PARTITIONS": "2", "LAE_STREAM_LEASE_TTL_S": "180",
+           "LAE_STREAM_MAX_OFFSETS_PER_TRIGGER": str(args.max_offsets)}
+    with mock.patch.dict(os.environ, env):
+        cfg = Settings.from_env()
+    session = connect(cfg)
+    session.execute(f"DROP KEYSPACE IF EXISTS {cfg.keyspace}", timeout=120)
+    migrate(session, cfg)
+    ensure_topics(cfg, specs=[TopicSpec(cfg.raw_topic, cfg.raw_partitions, 1, {}),
+                              TopicSpec(cfg.dlq_topic, 1, 1, {})])
+    results = []
+    try:
+        started = supervisor.start(session, cfg, by="bench", master=args.master,
+                                   alert=lambda *a, **k: None, extra_env=env)
+        print(f"job: {started['action']} pid {started.get('pid')}", flush=True)
+        print(f"job warm after {wait_ready(cfg, session, 1800):.0f}s", flush=True)
+        for i, rate in enumerate(args.rates):
+            result = run_rate(cfg, session, rate, args.duration, args.warmup, args.poll, 100 + i)
+            results.append(result)
+            print(json.dumps(result), flush=True)
+    finally:
+        supervisor.stop(session, cfg, by="bench", reason="bench done", timeout_s=60)
+        record = process.read_pid(cfg, store.JOB)
+        if record is not None:
+            process.kill(record)
+        session.execute(f"DROP KEYSPACE IF EXISTS {cfg.keyspace}", timeout=120)
+        session.cluster.shutdown()
+    print(f"\ntrigger={args.trigger} master={args.master} duration={args.duration:.0f}s/rate "
+          f"poll={args.poll}s partitions={cfg.raw_partitions}")
+    print(f"{'rate':>6} {'sent/s':>7} {'p50 s':>6} {'p99 s':>6} {'floor p50':>9} "
+          f"{'floor p99':>9} {'lag max':>8} {'lag 1st/2nd half':>18} {'cpu%':>5} {'rss MB':>6} "
+          f"{'load1':>5}")
+    for r in results:
+        print(f"{r['rate']:>6.0f} {r['achieved_rate']:>7} {r['fresh_p50_s']:>6} "
+              f"{r['fresh_p99_s']:>6} {r['floor_p50_s']:>9} {r['floor_p99_s']:>9} "
+              f"{r['lag_max']!s:>8} "
+              f"{r['lag_mean_first_half']!s:>8}/{r['lag_mean_second_half']!s:<9} "
+              f"{r['cpu_pct_mean']!s:>5} {r['rss_mb_max']:>6} {r['load1_mean']!s:>5}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

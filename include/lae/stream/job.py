@@ -1,0 +1,255 @@
+"""The streaming job: three queries over ``logs.raw``, a monitor loop, the lease kept alive.
+
+- ``<job>_minute`` / ``<job>_hour``: parse → on-time events (watermark + de-duplication) →
+  ``metrics_minute`` / ``metrics_hour_from_events`` → update mode → upsert into ``rt_`` tables.
+  Two queries because Spark cannot chain the hour rollup after the minute aggregation.
+- ``<job>_intake``: parse → rejected records to ``logs.dlq``, late events to
+  ``stream_late_events``.
+
+The driver's main thread watches the queries: it writes each new progress report as the
+query's ``stream_heartbeat`` row (and refreshes ``updated_at`` while idle, so a quiet topic does
+not look like a dead job), exits non-zero when a query dies (the supervisor restarts the job,
+which resumes from the checkpoints), and stops cleanly on SIGTERM, when the operator set the
+desired state to stopped, or when the lease is lost. A thread renews the lease.
+
+``LAE_STREAM_CRASH_AFTER_BATCHES=<n>`` makes the driver SIGKILL itself once the minute query
+finished n micro-batches (crash tests).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from lae.config import Settings
+from lae.stream import store
+from lae.stream.lease import LeaseHeldError, LeaseLostError, StreamLease, default_owner
+from lae.stream.progress import heartbeat_of
+from lae.stream.sinks import SharedWatermark, intake_sink, rt_view_sink
+
+log = logging.getLogger(__name__)
+
+EXIT_LEASE_HELD = 75  # EX_TEMPFAIL: another instance runs; not a crash
+EXIT_QUERY_FAILED = 1
+TOUCH_EVERY_S = 5.0
+CONTROL_EVERY_S = 10.0
+
+
+def query_names(job: str = store.JOB) -> dict[str, str]:
+    return {part: f"{job}_{part}" for part in ("minute", "hour", "intake")}
+
+
+def checkpoint_root(settings: Settings) -> str:
+    return settings.stream_checkpoint or str(settings.state_dir / "stream" / "checkpoint")
+
+
+def trigger_ms(interval: str) -> int:
+    """'2 seconds' → 2000 (the heartbeat records the trigger next to the timings)."""
+    number, unit = interval.split()
+    scale = {"millisecond": 1, "second": 1000, "minute": 60_000}[unit.rstrip("s")]
+    return int(float(number) * scale)
+
+
+class LeaseKeeper(threading.Thread):
+    """Renews the lease every ttl/3; flags ``lost`` when it was taken or could not be renewed
+    for most of a TTL (someone else may legitimately hold it by then)."""
+
+    def __init__(self, lease: StreamLease):
+        super().__init__(name="lease-keeper", daemon=True)
+        self.lease = lease
+        self.lost = threading.Event()
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        last_ok = time.monotonic()
+        while not self.stopping.wait(self.lease.ttl_s / 3):
+            try:
+                self.lease.renew()
+                last_ok = time.monotonic()
+            except LeaseLostError:
+                log.exception("lease lost")
+                self.lost.set()
+                return
+            except Exception:
+                log.exception("lease renewal failed; retrying")
+                if time.monotonic() - last_ok > 0.8 * self.lease.ttl_s:
+                    self.lost.set()
+                    return
+
+
+@dataclass
+class Stop:
+    reason: str | None = None
+
+    def request(self, reason: str) -> None:
+        self.reason = self.reason or reason
+
+
+def _kafka_stream(spark, settings: Settings):
+    return (spark.readStream.format("kafka")
+            .option("kafka.bootstrap.servers", settings.kafka_bootstrap)
+            .option("subscribe", settings.raw_topic)
+            .option("startingOffsets", settings.stream_starting_offsets)
+            .option("maxOffsetsPerTrigger", str(settings.stream_max_offsets_per_trigger))
+            .load())
+
+
+def start_queries(spark, settings: Settings, session, watermark: SharedWatermark,
+                  job: str = store.JOB) -> dict:
+    """Start the three queries; returns part → StreamingQuery."""
+    from lae.stream.transforms import hour_view, minute_view, on_time_events, parse
+
+    names = query_names(job)
+    if settings.stream_shuffle_partitions > 0:
+        # The state stores' partitioning is fixed by the checkpoint at the first start; this
+        # only matters then (a restart keeps the checkpoint's value).
+        spark.conf.set("spark.sql.shuffle.partitions", str(settings.stream_shuffle_partitions))
+    root = checkpoint_root(settings).rstrip("/")
+    ks = settings.keyspace
+    parsed = parse(_kafka_stream(spark, settings))
+    events = on_time_events(parsed, settings.stream_watermark)
+    plans = {
+        "minute": (minute_view(events), "update",
+                   rt_view_sink(session, ks, "minute")),
+        "hour": (hour_view(events), "update", rt_view_sink(session, ks, "hour")),
+        "intake": (parsed, "append",
+                   intake_sink(session, ks, names["intake"], settings.kafka_bootstrap,
+                               settings.dlq_topic, watermark)),
+    }
+    queries = {}
+    for part, (frame, mode, sink) in plans.items():
+        queries[part] = (frame.writeStream.queryName(names[part])
+                         .outputMode(mode)
+                         .foreachBatch(sink)
+                         .option("checkpointLocation", f"{root}/{names[part]}")
+                         .trigger(processingTime=settings.stream_trigger)
+                         .start())
+    return queries
+
+
+def _crash_after() -> int | None:
+    raw = os.environ.get("LAE_STREAM_CRASH_AFTER_BATCHES")
+    return int(raw) if raw else None
+
+
+def monitor(queries: dict, session, settings: Settings, watermark: SharedWatermark,
+            stop: Stop, keeper: LeaseKeeper | None, job: str = store.JOB,
+            poll_s: float = 0.5) -> int:
+    """Watch the queries until one fails (returns 1) or a stop is requested (returns 0)."""
+    ks, trig = settings.keyspace, trigger_ms(settings.stream_trigger)
+    written: dict[str, int] = {}
+    touched = checked = 0.0
+    crash_after, batches_seen = _crash_after(), 0
+    while True:
+        for part, query in queries.items():
+            if not query.isActive:
+                log.error("query %s stopped: %s", query.name, query.exception())
+                return EXIT_QUERY_FAILED
+            # lastProgress, not recentProgress: pyspark converts all ~100 retained reports on
+            # every call. A micro-batch finishing within one poll of the next is not written
+            # (its successor's row overwrites it anyway).
+            progress = query.lastProgress
+            if progress is None or progress.batchId <= written.get(part, -1):
+                continue
+            hb = heartbeat_of(json.loads(progress.json))
+            if not _tolerant(store.write_heartbeat, session, ks, hb, trig):
+                continue  # written on the next poll
+            written[part] = hb.batch_id
+            if part == "minute":
+                watermark.advance(hb.watermark)
+                batches_seen += 1
+        now = time.monotonic()
+        if now - touched >= TOUCH_EVERY_S:
+            for query in queries.values():
+                _tolerant(store.touch_heartbeat, session, ks, query.name, str(query.runId))
+            touched = now
+        if now - checked >= CONTROL_EVERY_S:
+            desired = _tolerant(store.desired_state, session, ks, job)
+            if desired and desired[0] != store.RUNNING:
+                stop.request(f"desired state is {desired[0]}")
+            checked = now
+        if keeper is not None and keeper.lost.is_set():
+            stop.request("lease lost")
+        if crash_after is not None and batches_seen >= crash_after:
+            log.warning("LAE_STREAM_CRASH_AFTER_BATCHES=%d reached: SIGKILL", crash_after)
+            os.kill(os.getpid(), signal.SIGKILL)
+        if stop.reason:
+            log.info("stopping: %s", stop.reason)
+            return 0
+        time.sleep(poll_s)
+
+
+def _tolerant(fn, *args):
+    """Bookkeeping writes and reads must not kill the job when Cassandra is slow for a moment
+    (the views' own writes fail the micro-batch instead, and Spark replays it); returns the
+    result, or None after logging the error. A longer outage shows as a stale heartbeat."""
+    try:
+        return fn(*args) or True
+    except Exception:
+        log.exception("%s failed; continuing", getattr(fn, "__name__", fn))
+        return None
+
+
+def _initial_watermark(session, settings: Settings, job: str) -> datetime | None:
+    """Resume the late-event rule where the last run left it (the views' checkpoint restores
+    Spark's watermark the same way)."""
+    hb = store.read_heartbeats(session, settings.keyspace).get(query_names(job)["minute"])
+    return None if hb is None else hb.get("watermark")
+
+
+def run(spark_factory: Callable[[], object], settings: Settings, job: str = store.JOB,
+        owner: str | None = None) -> int:
+    """Run the job until stopped; returns the process exit code.
+
+    The lease is taken (or confirmed: the launcher took it for this owner) and kept alive
+    *before* the SparkSession starts: on a busy machine the JVM can take longer than the TTL.
+    """
+    from lae.cassandra import connect
+
+    session = connect(settings)
+    lease = StreamLease(session, settings.keyspace, job, settings.stream_lease_ttl_s,
+                        owner=owner or os.environ.get("LAE_STREAM_OWNER") or default_owner())
+    try:
+        lease.acquire()  # no-op when the launcher already took it for this owner
+    except LeaseHeldError as exc:
+        log.error("%s", exc)
+        session.cluster.shutdown()
+        return EXIT_LEASE_HELD
+    keeper = LeaseKeeper(lease)
+    keeper.start()
+    stop = Stop()
+    signal.signal(signal.SIGTERM, lambda *_: stop.request("SIGTERM"))
+    watermark = SharedWatermark(_initial_watermark(session, settings, job))
+    queries: dict = {}
+    spark = None
+    code = EXIT_QUERY_FAILED
+    try:
+        spark = spark_factory()
+        if stop.reason or keeper.lost.is_set():
+            code = 0 if stop.reason else EXIT_QUERY_FAILED
+            return code
+        queries = start_queries(spark, settings, session, watermark, job)
+        log.info("started %s (owner %s)", ", ".join(q.name for q in queries.values()),
+                 lease.owner)
+        code = monitor(queries, session, settings, watermark, stop, keeper, job)
+    finally:
+        for query in queries.values():
+            try:
+                query.stop()
+            except Exception:
+                log.exception("stopping %s", query.name)
+        if spark is not None:
+            spark.stop()
+        keeper.stopping.set()
+        if code == 0:
+            # A clean stop frees the lease at once; after a failure it expires by its TTL.
+            lease.release()
+        session.cluster.shutdown()
+    return code
