@@ -14,7 +14,7 @@ Tasks, in order:
 - `recompute`: `spark_jobs/batch_views.py --date <day>` through `spark_default`: read
   `date=<day>/`, de-duplicate by `event_id`, compute the views, write them under a new
   `batch_id`, verify the write, publish (the `batch_published` pointer), advance the watermark W
-  to the end of the last contiguous published day, drop superseded batches of the day.
+  to the end of the newest published day, drop superseded batches of the day.
 - `validate`: per service, the distinct `event_id`s of the day's Parquet files (read with
   pyarrow, independently of Spark) equal the published hour rows' `requests`; emits an Asset
   event on `lae_batch_metrics` (extra: day, batch_id, requests) for the reconcile DAG.
@@ -128,7 +128,7 @@ with DAG(
     # How far back a backfill can reach (tasks are not created for runs before start_date).
     start_date=datetime(2020, 1, 1, tzinfo=UTC),
     catchup=False,
-    # Sequential days: the watermark only advances over contiguous published days anyway.
+    # Sequential days for scheduled runs (a backfill has its own --max-active-runs).
     max_active_runs=1,
     # Alert when the run has not finished by 06:00 UTC of the day it runs (logical date + 28 h,
     # see lae.alerts.deadline); the callback runs in the triggerer and goes through lae.alerts.

@@ -26,7 +26,7 @@ def connect(
     """
     profile = ExecutionProfile(load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy()))
     cluster = Cluster(
-        contact_points=[settings.host],
+        contact_points=[settings.cassandra_contact_point],
         port=settings.cassandra_port,
         execution_profiles={EXEC_PROFILE_DEFAULT: profile},
         connect_timeout=connect_timeout,

@@ -37,6 +37,11 @@ class Settings:
     state_dir: Path
     jars_dir: Path
     host: str = "127.0.0.1"
+    # Where clients reach each service; empty = ``host``. One host locally, one name per
+    # service on Docker (kafka, cassandra, minio). Local services still bind ``host``.
+    kafka_host: str = ""
+    cassandra_host: str = ""
+    s3_host: str = ""
 
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
@@ -109,15 +114,20 @@ class Settings:
     @property
     def kafka_bootstrap(self) -> str:
         # Every broker, so a client can still bootstrap while any one of them is down.
-        return ",".join(f"{self.host}:{port}" for port in self.kafka_broker_ports)
+        host = self.kafka_host or self.host
+        return ",".join(f"{host}:{port}" for port in self.kafka_broker_ports)
 
     @property
     def s3_endpoint(self) -> str:
-        return f"http://{self.host}:{self.s3_port}"
+        return f"http://{self.s3_host or self.host}:{self.s3_port}"
 
     @property
     def airflow_url(self) -> str:
         return f"http://{self.host}:{self.airflow_port}"
+
+    @property
+    def cassandra_contact_point(self) -> str:
+        return self.cassandra_host or self.host
 
     def service_dir(self, service: str) -> Path:
         """Data, pid and log files of one local service live under here."""

@@ -118,6 +118,25 @@ def _wait_stream_caught_up(settings: Settings, since: datetime, timeout: float =
     raise SystemExit(f"the streaming job did not catch up in {timeout:.0f}s: {last}")
 
 
+def _wait_stream_running(settings: Settings, since: datetime, timeout: float = 600) -> str:
+    """Until the job reports progress made after ``since``.
+
+    A new job starts reading at the topic's end (LAE_STREAM_STARTING_OFFSETS=latest: history is
+    the batch layer's), so traffic sent before its first micro-batch would never reach the
+    realtime tables; the demo waits for the job to be reading before it sends any.
+    """
+    deadline = time.monotonic() + timeout
+    last: dict = {}
+    while time.monotonic() < deadline:
+        last = _stream_status(settings)
+        age = last.get("heartbeat_age_s")
+        if last.get("alive") and age is not None and \
+                datetime.now(UTC) - timedelta(seconds=age) > since:
+            return f"running (pid {last.get('pid')}, heartbeat {age:.0f}s old)"
+        time.sleep(5)
+    raise SystemExit(f"the streaming job did not start in {timeout:.0f}s: {last}")
+
+
 def _free_port(host: str) -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
@@ -222,8 +241,11 @@ def run(args: argparse.Namespace) -> int:
     api = AirflowApi.login(settings)
     steps.run(f"generate {args.events:,} events of {yesterday} into {settings.raw_topic}",
               lambda: _generate_history(settings, args.events, yesterday))
+    supervised_at = datetime.now(UTC)
     steps.run(f"Airflow: {SUPERVISOR_DAG} starts the streaming job",
               lambda: _run_dag(api, SUPERVISOR_DAG))
+    steps.run("wait for the streaming job's first progress",
+              lambda: _wait_stream_running(settings, since=supervised_at))
     traffic_start = datetime.now(UTC)
     steps.run(f"live traffic: {args.requests} requests through the example API server",
               lambda: _live_traffic(settings, args.requests, args.seconds))
@@ -237,8 +259,14 @@ def run(args: argparse.Namespace) -> int:
     steps.run(f"Airflow: {RECONCILE_DAG}", lambda: _run_dag(api, RECONCILE_DAG))
     start = datetime(yesterday.year, yesterday.month, yesterday.day, tzinfo=UTC)
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-    report = steps.run("audit: query API vs ground truth, hour by hour",
-                       lambda: _audit(settings, start, end))
+    audits = []
+
+    def audit() -> str:
+        audits.append(_audit(settings, start, end))
+        return f"{len(audits[0].hours)} service-hours compared, {len(audits[0].problems)} problems"
+
+    steps.run("audit: query API vs ground truth, hour by hour", audit)
+    report = audits[0]
 
     print("\n" + steps.table())
     print("\nPer hour: ground truth vs served (source = the layer that served it)\n")

@@ -35,6 +35,11 @@ from airflow.utils.session import create_session
 bag = DagBag(dag_folder=sys.argv[1])
 assert not bag.import_errors, bag.import_errors
 dag = bag.dags["batch_recompute"]
+# Airflow 3.3.2's dag.test() cannot look up the deadline_alert row of a DAG that no
+# dag-processor serialized into this DB (SQL on deadline_alert.id with no parameters):
+# run it without the deadline. The deadline itself is proven through the real scheduler
+# and triggerer by tests/integration/test_alerts.py.
+dag.deadline = None
 dr = dag.test(logical_date=datetime.fromisoformat(sys.argv[2]))
 states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
 with create_session() as session:

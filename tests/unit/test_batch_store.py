@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from lae.batch.checks import compare_counts
 from lae.batch.compute import day_bounds
-from lae.batch.store import contiguous_end, insert_cql, new_batch_id, row_values
+from lae.batch.store import insert_cql, new_batch_id, row_values, watermark_end
 
 
 def test_batch_ids_sort_by_creation_time_and_are_unique():
@@ -16,13 +16,14 @@ def test_batch_ids_sort_by_creation_time_and_are_unique():
     assert new_batch_id(t) != new_batch_id(t)  # same instant, still distinct
 
 
-def test_contiguous_end_stops_at_the_first_gap():
+def test_watermark_end_is_the_day_after_the_newest_published_day():
     d1, d2, d3, d5 = (date(2026, 11, d) for d in (1, 2, 3, 5))
-    assert contiguous_end([]) is None
-    assert contiguous_end([d1]) == d2
-    assert contiguous_end([d1, d3]) == d2
-    assert contiguous_end([d3, d1, d2]) == date(2026, 11, 4)
-    assert contiguous_end([d1, d2, d3, d5, d2]) == date(2026, 11, 4)
+    assert watermark_end([]) is None
+    assert watermark_end([d1]) == d2
+    # A gap (an old island published by batch_late_data, say) does not pin W behind it.
+    assert watermark_end([d1, d3]) == date(2026, 11, 4)
+    assert watermark_end([d3, d1, d2]) == date(2026, 11, 4)
+    assert watermark_end([d1, d2, d3, d5, d2]) == date(2026, 11, 6)
 
 
 def test_day_bounds_are_half_open_utc():

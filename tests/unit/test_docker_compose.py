@@ -53,7 +53,7 @@ BUILD_CONTEXT = (
 )
 # Per-service host settings the compose file already sets and lae.config does not read yet
 # (today it has one LAE_HOST). Remove a name here once lae.config reads it.
-PENDING_LAE_SETTINGS = {"LAE_KAFKA_HOST", "LAE_CASSANDRA_HOST", "LAE_S3_HOST"}
+PENDING_LAE_SETTINGS: set[str] = set()
 
 _SUBST = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}")
 # PASSWORD/SECRET anywhere, KEY as a word (FERNET_KEY, ACCESS_KEY; not KEYSPACE).

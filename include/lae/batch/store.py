@@ -11,9 +11,9 @@ The life of a batch of one day (``view_name`` 'metrics'):
    look the pointer up first, so until this write they see the old batch, after it the new
    one, and never a mix. Batch ids sort by creation time; the condition
    (``IF batch_id < new``) keeps a slower, older run from overwriting a newer publication.
-5. ``advance_watermark`` — ``batch_watermark.complete_until`` = end of the last day of the
-   contiguous run of published days starting at the earliest one; only ever moves forward
-   (a lightweight transaction compares against the stored value).
+5. ``advance_watermark`` — ``batch_watermark.complete_until`` = end of the newest published
+   day (``watermark_end``: unpublished days below it are gaps the merge serves from realtime);
+   only ever moves forward (a lightweight transaction compares against the stored value).
 6. ``drop_superseded`` — one range delete per (service, day, old batch_id) slice, for every
    batch of that day older than the published one (a newer, still unpublished batch is left
    alone: it belongs to a run in flight).
@@ -184,27 +184,27 @@ def as_date(value) -> date:
     return value if type(value) is date else value.date()
 
 
-def contiguous_end(days: Iterable[date]) -> date | None:
-    """The day after the last one of the run of consecutive days that starts at the earliest."""
+def watermark_end(days: Iterable[date]) -> date | None:
+    """W's day: the day after the newest published day.
+
+    Not "the end of the contiguous run from the earliest day": late events for a day before
+    the first nightly run get that day published by ``batch_late_data``, and such an old island
+    would then pin W before every later day forever. Days below W without a batch are gaps:
+    the merge serves them from realtime (``batch_days``), reconcile reports them as missing and
+    never expires their realtime rows.
+    """
     ordered = sorted(set(days))
-    if not ordered:
-        return None
-    end = ordered[0]
-    for d in ordered:
-        if d != end:
-            break
-        end = d + timedelta(days=1)
-    return end
+    return ordered[-1] + timedelta(days=1) if ordered else None
 
 
 def advance_watermark(session, keyspace: str) -> datetime | None:
-    """Move W to the end of the contiguous published days; never backwards. Returns W."""
+    """Move W to the end of the newest published day; never backwards. Returns W."""
     rows = list(session.execute(
         f"SELECT day, batch_id FROM {keyspace}.batch_published WHERE view_name = %s",  # noqa: S608
         (VIEW,),
     ))
     by_day = {as_date(r.day): r.batch_id for r in rows}
-    end = contiguous_end(by_day)
+    end = watermark_end(by_day)
     if end is None:
         return None
     w = datetime(end.year, end.month, end.day, tzinfo=UTC)

@@ -20,7 +20,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -182,12 +182,13 @@ def materialize(store: ViewStore, days: Iterable[date], partitions: set[tuple[st
 
 
 def expire(store: ViewStore, w: datetime | None, rt_partitions: Iterable[tuple[str, date]],
-           cfg: ReconcileConfig, report: Report) -> None:
+           cfg: ReconcileConfig, report: Report, published: Mapping[date, str]) -> None:
     if w is None:
         return
     bound = w - cfg.grace
     for service, day in sorted(rt_partitions):
-        if day_start(day) < bound:
+        # A day below W without a batch is a gap the merge serves from realtime: keep its rows.
+        if day_start(day) < bound and day in published:
             store.expire_realtime(service, day, bound)
             report.expired_partitions.append(f"{service}/{day.isoformat()}<{bound.isoformat()}")
 
@@ -221,7 +222,7 @@ def reconcile(store: ViewStore, now: datetime | None = None, event_days: Iterabl
     measure_drift(store, w, published, rt_parts, cfg, alert, now, report)
     affected = {now.date(), now.date() - DAY, *event_days}
     materialize(store, affected, all_parts, w, published, report)
-    expire(store, w, rt_parts, cfg, report)
+    expire(store, w, rt_parts, cfg, report, published)
     missing = missing_batches(published, {d for _, d in all_parts}, now, cfg)
     report.missing_batch_days = [d.isoformat() for d in missing]
     if missing:

@@ -155,7 +155,7 @@ def connections(settings: Settings) -> dict[str, dict]:
         "cassandra_default": {
             "conn_type": "cassandra",
             "description": "Cassandra serving views",
-            "host": settings.host,
+            "host": settings.cassandra_contact_point,
             "port": settings.cassandra_port,
             "schema": settings.keyspace,
         },
