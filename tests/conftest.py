@@ -12,10 +12,14 @@ import os
 import pytest
 
 from lae.config import Settings, get_settings
+from lae.stack.airflow import airflow_env as _airflow_env
 from lae.stack.manager import get_service
 
 # DagBag and the airflow CLI read the project's airflow.cfg, never a personal one.
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+# Airflow reads its config once per process, at its first import: set it up here, before any
+# test module imports airflow, so the result does not depend on which module is collected first.
+os.environ.update(_airflow_env(get_settings()))
 # py4j logs "closing connection" from __del__ at interpreter exit, after pytest closed the
 # streams, which prints a "--- Logging error ---" traceback; nothing is wrong.
 logging.getLogger("py4j").setLevel(logging.WARNING)
