@@ -147,21 +147,9 @@ def same_totals(a: dict, b: dict) -> bool:
 
 def fresh_keyspace_and_bucket(cfg):
     """An empty bench bucket and a freshly migrated bench keyspace."""
-    from lae.cassandra import connect
-    from lae.cassandra_schema import migrate
-    from lae.s3 import s3_client
+    from lae.scratch import fresh_keyspace_and_bucket as fresh
 
-    client, session = s3_client(cfg), connect(cfg)
-    session.execute(f"DROP KEYSPACE IF EXISTS {cfg.keyspace}", timeout=120)
-    migrate(session, cfg)
-    try:
-        client.create_bucket(Bucket=cfg.bucket)
-    except client.exceptions.BucketAlreadyOwnedByYou:
-        pass
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=cfg.bucket):
-        for obj in page.get("Contents", []):
-            client.delete_object(Bucket=cfg.bucket, Key=obj["Key"])
-    return client, session
+    return fresh(cfg, drop_timeout=120)
 
 
 def main() -> int:
