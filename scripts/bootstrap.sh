@@ -24,8 +24,11 @@ if [ ! -x "$TOOLS/bin/uv" ]; then
 fi
 
 # uv.lock pins the whole tree; --frozen fails instead of silently re-resolving.
+# --compile-bytecode: machines that export PYTHONDONTWRITEBYTECODE=1 (this one does) would
+# otherwise re-compile every imported module in every process — seconds per Airflow task,
+# Spark driver and archive run. Python still reads .pyc files written at install time.
 echo "[bootstrap] syncing .venv from uv.lock"
-"$TOOLS/bin/uv" sync --frozen --quiet --python "$PYTHON"
+"$TOOLS/bin/uv" sync --frozen --quiet --compile-bytecode --python "$PYTHON"
 
 bash scripts/fetch-jars.sh
 # Debian's chromium for the browser tests (skipped with a message when it cannot install).

@@ -17,6 +17,11 @@ from lae.stack.manager import get_service
 
 # DagBag and the airflow CLI read the project's airflow.cfg, never a personal one.
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+# A test stack's scheduler runs only what a test asks for (AirflowApi.trigger unpauses the DAG
+# it triggers): unpaused at creation, streaming_supervisor's 5-minute schedule would start a
+# Spark streaming job beside the whole suite, and the archive would run on its own every 15
+# minutes. Inherited by the stack's airflow processes that a test session starts.
+os.environ.setdefault("AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "True")
 # Airflow reads its config once per process, at its first import: set it up here, before any
 # test module imports airflow, so the result does not depend on which module is collected first.
 os.environ.update(_airflow_env(get_settings()))

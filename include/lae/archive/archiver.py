@@ -19,6 +19,8 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -30,6 +32,9 @@ from lae.archive.upload import UploadConfig, put
 from lae.archive.writer import Split, cut_files
 
 log = logging.getLogger(__name__)
+
+# Concurrent S3 puts per partition: enough to hide one request's latency behind encoding.
+UPLOAD_THREADS = 4
 
 
 @dataclass
@@ -48,7 +53,7 @@ def archive_partition(consumer, s3, bucket: str, topic: str, partition: int, lea
                       timings: Timings | None = None, reader=None) -> dict:
     """Archive the stored plan of one partition; returns its result document.
 
-    ``reader(plan)`` yields the range's records in batches (default: ``read_range`` on
+    ``reader(plan)`` yields the range's records as ``Columns`` batches (default: ``read_range`` on
     ``consumer``). ``{"skipped": reason}`` results mean there was nothing to do (no plan
     stored, or the plan was already committed by an earlier run).
     """
@@ -64,28 +69,38 @@ def archive_partition(consumer, s3, bucket: str, topic: str, partition: int, lea
         t0 = time.perf_counter()
         split = Split()
         read = 0
-        for records in (reader or partial(read_range, consumer))(plan):
-            split.add(records)
-            read += len(records)
-        lease.renew()  # reading a big range can take a while
+        for batch in (reader or partial(read_range, consumer))(plan):
+            split.add_columns(batch)
+            read += len(batch.offsets)
+        lease.keep_alive()  # reading a big range can take a while
         t1 = time.perf_counter()
         t.read_validate += t1 - t0
         for name in ("fast_rows", "slow_rows"):
             t.extra[name] = t.extra.get(name, 0) + getattr(split, name)
         result = _empty_result(plan, run_id)
         result["raw_bytes"] = split.raw_bytes
+        # Uploads run on a few threads while the next file is encoded (both release the GIL);
+        # results are recorded in file order, so the result document does not depend on which
+        # upload finished first. Bounded, so a slow store cannot pile up encoded files.
+        in_flight: deque = deque()
         first = True
-        for f in cut_files(split, topic, partition, plan.max_rows):
-            t2 = time.perf_counter()
-            t.encode += t2 - t1
-            if first:
-                crash_point("before_upload")
-                first = False
-            info = put(s3, bucket, f.key, f.data, upload)
-            t1 = time.perf_counter()
-            t.upload += t1 - t2
-            _record(result, f, info)
-            lease.renew()  # keeps a long partition's lease alive, one renewal per file
+        with ThreadPoolExecutor(UPLOAD_THREADS, "lae-archive-upload") as pool:
+            for f in cut_files(split, topic, partition, plan.max_rows):
+                if first:
+                    crash_point("before_upload")
+                    first = False
+                in_flight.append((f, pool.submit(put, s3, bucket, f.key, f.data, upload)))
+                t2 = time.perf_counter()
+                t.encode += t2 - t1
+                while in_flight and (len(in_flight) >= 2 * UPLOAD_THREADS
+                                     or in_flight[0][1].done()):
+                    _record(result, *_finished(in_flight.popleft()))
+                    lease.keep_alive()  # keeps a long partition's lease alive
+                t1 = time.perf_counter()
+                t.upload += t1 - t2
+            while in_flight:
+                _record(result, *_finished(in_flight.popleft()))
+            t.upload += time.perf_counter() - t1
         crash_point("after_upload")
         t2 = time.perf_counter()
         result["read"] = read
@@ -101,6 +116,11 @@ def archive_partition(consumer, s3, bucket: str, topic: str, partition: int, lea
         return result
     finally:
         lease.release()
+
+
+def _finished(entry) -> tuple:
+    f, future = entry
+    return f, future.result()
 
 
 def _empty_result(plan: PartitionPlan, run_id: str) -> dict:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -36,48 +37,60 @@ def default_owner() -> str:
 class CassandraLease:
     def __init__(self, session, keyspace: str, topic: str, partition: int,
                  ttl_s: int = DEFAULT_TTL_S, owner: str | None = None):
-        from cassandra import ConsistencyLevel
-
         self.session = session
         self.table = f"{keyspace}.archive_lease"
         self.key = (topic, partition)
         self.ttl_s = int(ttl_s)
         self.owner = owner or default_owner()
-        self._cl = ConsistencyLevel.QUORUM
-        self._serial = ConsistencyLevel.SERIAL
+        self._renewed_at = float("-inf")  # monotonic time of the last acquire/renew
 
     def _lwt(self, cql: str, params: tuple):
-        from cassandra.query import SimpleStatement
+        from cassandra import ConsistencyLevel
 
-        stmt = SimpleStatement(cql, consistency_level=self._cl,
-                               serial_consistency_level=self._serial)
+        stmt = self.session.prepare(cql)
+        stmt.consistency_level = ConsistencyLevel.QUORUM
+        stmt.serial_consistency_level = ConsistencyLevel.SERIAL
         return self.session.execute(stmt, params).one()
 
     def holder(self) -> str | None:
-        row = self.session.execute(
-            f"SELECT owner FROM {self.table} WHERE topic = %s AND partition = %s",  # noqa: S608
-            self.key).one()
+        stmt = self.session.prepare(
+            f"SELECT owner FROM {self.table} WHERE topic = ? AND partition = ?")  # noqa: S608 - keyspace name
+        row = self.session.execute(stmt, self.key).one()
         return None if row is None else row.owner
 
     def acquire(self) -> None:
+        started = time.monotonic()
         row = self._lwt(
-            f"INSERT INTO {self.table} (topic, partition, owner, acquired_at) "  # noqa: S608
-            "VALUES (%s, %s, %s, %s) IF NOT EXISTS USING TTL %s",
+            f"INSERT INTO {self.table} (topic, partition, owner, acquired_at) "  # noqa: S608 - keyspace name
+            "VALUES (?, ?, ?, ?) IF NOT EXISTS USING TTL ?",
             (*self.key, self.owner, datetime.now(UTC), self.ttl_s))
         if not row.applied and row.owner != self.owner:
             raise LeaseHeldError(f"{self.key[0]}/{self.key[1]}: lease held by {row.owner} "
                                  f"(expires within {self.ttl_s}s of its last renewal)")
+        self._renewed_at = started
 
     def renew(self) -> None:
         """Extend the TTL; raises ``LeaseLostError`` if we no longer hold the lease."""
+        started = time.monotonic()
         row = self._lwt(
-            f"UPDATE {self.table} USING TTL %s SET owner = %s, acquired_at = %s "  # noqa: S608
-            "WHERE topic = %s AND partition = %s IF owner = %s",
+            f"UPDATE {self.table} USING TTL ? SET owner = ?, acquired_at = ? "  # noqa: S608 - keyspace name
+            "WHERE topic = ? AND partition = ? IF owner = ?",
             (self.ttl_s, self.owner, datetime.now(UTC), *self.key, self.owner))
         if not row.applied:
             raise LeaseLostError(f"{self.key[0]}/{self.key[1]}: lease lost (now held by "
                                  f"{getattr(row, 'owner', None)})")
+        self._renewed_at = started
+
+    def keep_alive(self, fraction: float = 0.2) -> None:
+        """``renew`` once ``fraction`` of the TTL has passed since the last renewal.
+
+        For loops (one call per uploaded file): a Paxos round per file costs more than the
+        upload of a small file, and a lease with most of its TTL left needs no renewal. The
+        fencing renewal before a commit stays ``renew``.
+        """
+        if time.monotonic() - self._renewed_at >= fraction * self.ttl_s:
+            self.renew()
 
     def release(self) -> None:
-        self._lwt(f"DELETE FROM {self.table} WHERE topic = %s AND partition = %s "  # noqa: S608
-                  "IF owner = %s", (*self.key, self.owner))
+        self._lwt(f"DELETE FROM {self.table} WHERE topic = ? AND partition = ? "  # noqa: S608 - keyspace name
+                  "IF owner = ?", (*self.key, self.owner))

@@ -22,6 +22,8 @@ from lae.schema import Event, Rejection, validate
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from lae.archive.reader import Columns
+
 # Pinned so that a pyarrow default changing between versions shows up as a test failure here,
 # not as silently different bytes for the same key.
 PARQUET_OPTIONS = {
@@ -108,21 +110,25 @@ class Split:
     slow_rows: int = 0
 
     def add(self, records) -> None:
+        """Add records with kafka-python's ConsumerRecord field names (tests, small callers)."""
+        from lae.archive.reader import Columns
+
+        self.add_columns(Columns.from_records(records))
+
+    def add_columns(self, batch: Columns) -> None:
         import numpy as np
         import pyarrow as pa
         import pyarrow.compute as pc
 
         from lae.schema.fast import validate_batch
 
-        if not records:
+        if not batch.offsets:
             return
-        values = [r.value if r.value is not None else b"" for r in records]
+        values, offsets = batch.values, batch.offsets
         raw = pa.array(values, type=pa.binary())
         self.raw_bytes += pc.sum(pc.binary_length(raw)).as_py() or 0
-        offsets = [r.offset for r in records]
         # Kafka reports -1 (or nothing) for a message without a timestamp: kept as null.
-        ts_ms = np.fromiter((-1 if r.timestamp is None else r.timestamp for r in records),
-                            dtype=np.int64, count=len(records))
+        ts_ms = np.array(batch.timestamps, dtype=np.int64)
         offsets_arr = pa.array(offsets, type=pa.int64())
         kafka_ts_arr = pa.array(ts_ms, mask=ts_ms < 0).cast(pa.timestamp("ms", tz="UTC"))
         ok, fast = validate_batch(raw)
@@ -132,7 +138,7 @@ class Split:
             if isinstance(result, Rejection):
                 kafka_ts = int(ts_ms[i]) if ts_ms[i] >= 0 else None
                 b = self.rejected[quarantine_date(kafka_ts)]
-                b.events.append(QuarantineRow(values[i], records[i].key, result.reason,
+                b.events.append(QuarantineRow(values[i], batch.keys[i], result.reason,
                                               result.detail))
                 b.offsets.append(offsets[i])
                 b.kafka_ts.append(kafka_ts)

@@ -29,7 +29,7 @@ class StreamLease(CassandraLease):
     def take_over(self, dead_owner: str) -> bool:
         """Replace a holder known to be dead by ourselves; False if anyone else holds it now."""
         row = self._lwt(
-            f"UPDATE {self.table} USING TTL %s SET owner = %s, acquired_at = %s "  # noqa: S608
-            "WHERE topic = %s AND partition = %s IF owner = %s",
+            f"UPDATE {self.table} USING TTL ? SET owner = ?, acquired_at = ? "  # noqa: S608 - keyspace name
+            "WHERE topic = ? AND partition = ? IF owner = ?",
             (self.ttl_s, self.owner, datetime.now(UTC), *self.key, dead_owner))
         return bool(row.applied)
