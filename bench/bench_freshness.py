@@ -247,7 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rates", type=float, nargs="+", default=[1000, 5000])
     parser.add_argument("--duration", type=float, default=600, help="seconds per rate")
     parser.add_argument("--warmup", type=float, default=30)
-    parser.add_argument("--trigger", default="1 second")
+    parser.add_argument("--trigger", default="1 second", help="the minute view's trigger")
+    parser.add_argument("--rollup-trigger", default="10 seconds",
+                        help="the hour view's and the intake query's trigger")
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--poll", type=float, default=0.25)
     parser.add_argument("--max-offsets", type=int, default=100_000)
@@ -265,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
            "LAE_DLQ_TOPIC": f"lae.bench.fresh.dlq.{suffix}", "LAE_STATE_DIR": state_dir,
            "LAE_STREAM_CHECKPOINT": f"{state_dir}/checkpoint",
            "LAE_STREAM_STARTING_OFFSETS": "earliest", "LAE_STREAM_TRIGGER": args.trigger,
+           "LAE_STREAM_ROLLUP_TRIGGER": args.rollup_trigger,
            "LAE_STREAM_SHUFFLE_PARTITIONS": "2", "LAE_STREAM_LEASE_TTL_S": "180",
            "LAE_STREAM_MAX_OFFSETS_PER_TRIGGER": str(args.max_offsets)}
     with mock.patch.dict(os.environ, env):
@@ -291,7 +294,8 @@ def main(argv: list[str] | None = None) -> int:
             process.kill(record)
         session.execute(f"DROP KEYSPACE IF EXISTS {cfg.keyspace}", timeout=120)
         session.cluster.shutdown()
-    print(f"\ntrigger={args.trigger} master={args.master} duration={args.duration:.0f}s/rate "
+    print(f"\ntrigger={args.trigger} rollup_trigger={args.rollup_trigger} master={args.master} "
+          f"duration={args.duration:.0f}s/rate "
           f"poll={args.poll}s partitions={cfg.raw_partitions}")
     print(f"{'rate':>6} {'sent/s':>7} {'p50 s':>6} {'p99 s':>6} {'floor p50':>9} "
           f"{'floor p99':>9} {'lag max':>8} {'lag 1st/2nd half':>18} {'cpu%':>5} {'rss MB':>6} "

@@ -15,6 +15,7 @@ TITLES = {
     "cassandra_killed_mid_batch": "Cassandra killed while batch_recompute writes",
     "bad_view_deploy_recovery": "Bad view definition deployed, then recovered",
     "spark_standalone_batch": "Batch job on a Spark standalone cluster vs local",
+    "soak_with_chaos": "Soak: steady traffic, archive run + streaming driver + broker killed",
 }
 TESTS = {
     "kafka_broker_kill": "tests/integration/test_kafka_cluster.py",
@@ -23,10 +24,12 @@ TESTS = {
     "cassandra_killed_mid_batch": "tests/integration/test_outage_cassandra.py",
     "bad_view_deploy_recovery": "tests/integration/test_recovery_bad_view.py",
     "spark_standalone_batch": "tests/integration/test_spark_cluster.py",
+    "soak_with_chaos": "bench/soak.py",
 }
 # Which figure answers which column, first match wins (scenarios measure different stages).
 IN = ("events_in",)
-SERVED = ("archived_distinct", "events_served", "events_served_after_recovery", "acknowledged")
+SERVED = ("archived_distinct", "events_served", "events_served_after_recovery", "acknowledged",
+          "archived_rows")
 LOST = ("lost",)
 DUPLICATED = ("producer_duplicates", "duplicated")
 

@@ -87,7 +87,12 @@ class Settings:
     rt_grace_minutes: int = 60
 
     # Speed layer (lae.stream). Durations are Spark interval strings.
+    # The minute view's trigger: it is the freshness path (event → served minute row).
     stream_trigger: str = "2 seconds"
+    # The hour view's and the intake query's (DLQ, late counts): each micro-batch of each query
+    # costs fixed driver and state-store work, so on a small machine the queries that nobody
+    # reads by the second run less often and leave the cores to the minute view.
+    stream_rollup_trigger: str = "10 seconds"
     stream_watermark: str = "10 minutes"
     stream_max_offsets_per_trigger: int = 100_000
     # Where a query starts when it has no checkpoint yet: "latest" (deploying next to a batch

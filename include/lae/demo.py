@@ -93,7 +93,7 @@ def _run_dag(api, dag_id: str, conf: dict | None = None, timeout: float = 900) -
     return f"{run_id}: {state}"
 
 
-def _stream_status(settings: Settings) -> dict:
+def stream_status(settings: Settings) -> dict:
     from lae.cassandra import connect
     from lae.stream import supervisor
 
@@ -104,21 +104,35 @@ def _stream_status(settings: Settings) -> dict:
         session.cluster.shutdown()
 
 
-def _wait_stream_caught_up(settings: Settings, since: datetime, timeout: float = 600) -> str:
-    """Until a heartbeat newer than ``since`` reports no consumer lag."""
+def wait_stream_caught_up(settings: Settings, timeout: float = 600) -> str:
+    """Until every query of the streaming job has processed ``logs.raw`` up to the end offsets
+    it has now (its heartbeats' offsets, not their lag: see ``lae.stream.progress.behind``)."""
+    from lae.cassandra import connect
+    from lae.kafka import topic_end_offsets
+    from lae.stream import store
+    from lae.stream.job import query_names
+    from lae.stream.progress import behind
+
+    target = topic_end_offsets(settings, settings.raw_topic)
+    names = list(query_names(store.JOB).values())
     deadline = time.monotonic() + timeout
-    last: dict = {}
-    while time.monotonic() < deadline:
-        last = _stream_status(settings)
-        age = last.get("heartbeat_age_s")
-        fresh = age is not None and datetime.now(UTC) - timedelta(seconds=age) > since
-        if fresh and last.get("lag") == 0:
-            return f"caught up (heartbeat {age:.0f}s old, lag 0)"
-        time.sleep(5)
-    raise SystemExit(f"the streaming job did not catch up in {timeout:.0f}s: {last}")
+    session = connect(settings)
+    try:
+        while True:
+            heartbeats = store.read_heartbeats(session, settings.keyspace)
+            missing = {name: behind(heartbeats.get(name, {}).get("offsets"), settings.raw_topic,
+                                    target) for name in names}
+            if not any(missing.values()):
+                return f"caught up: every query reached offsets {target}"
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the streaming job did not catch up in {timeout:.0f}s: "
+                                 f"messages still to process per query {missing}")
+            time.sleep(5)
+    finally:
+        session.cluster.shutdown()
 
 
-def _wait_stream_running(settings: Settings, since: datetime, timeout: float = 600) -> str:
+def wait_stream_running(settings: Settings, since: datetime, timeout: float = 600) -> str:
     """Until the job reports progress made after ``since``.
 
     A new job starts reading at the topic's end (LAE_STREAM_STARTING_OFFSETS=latest: history is
@@ -128,7 +142,7 @@ def _wait_stream_running(settings: Settings, since: datetime, timeout: float = 6
     deadline = time.monotonic() + timeout
     last: dict = {}
     while time.monotonic() < deadline:
-        last = _stream_status(settings)
+        last = stream_status(settings)
         age = last.get("heartbeat_age_s")
         if last.get("alive") and age is not None and \
                 datetime.now(UTC) - timedelta(seconds=age) > since:
@@ -245,8 +259,7 @@ def run(args: argparse.Namespace) -> int:
     steps.run(f"Airflow: {SUPERVISOR_DAG} starts the streaming job",
               lambda: _run_dag(api, SUPERVISOR_DAG))
     steps.run("wait for the streaming job's first progress",
-              lambda: _wait_stream_running(settings, since=supervised_at))
-    traffic_start = datetime.now(UTC)
+              lambda: wait_stream_running(settings, since=supervised_at))
     steps.run(f"live traffic: {args.requests} requests through the example API server",
               lambda: _live_traffic(settings, args.requests, args.seconds))
     steps.run(f"Airflow: {ARCHIVE_DAG} (Kafka -> S3 master dataset)",
@@ -255,7 +268,7 @@ def run(args: argparse.Namespace) -> int:
               lambda: _run_dag(api, BATCH_DAG, conf={"day": yesterday.isoformat()},
                                timeout=1800))
     steps.run("wait for the speed layer to catch up",
-              lambda: _wait_stream_caught_up(settings, since=traffic_start))
+              lambda: wait_stream_caught_up(settings))
     steps.run(f"Airflow: {RECONCILE_DAG}", lambda: _run_dag(api, RECONCILE_DAG))
     start = datetime(yesterday.year, yesterday.month, yesterday.day, tzinfo=UTC)
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)

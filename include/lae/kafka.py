@@ -550,3 +550,16 @@ def topic_message_count(settings_or_bootstrap, topic: str) -> int:
         return sum(end[tp] - begin[tp] for tp in parts)
     finally:
         consumer.close()
+
+
+def topic_end_offsets(settings_or_bootstrap, topic: str) -> dict[int, int]:
+    """partition → the offset the next message will get (what "caught up" has to reach)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    bootstrap = getattr(settings_or_bootstrap, "kafka_bootstrap", settings_or_bootstrap)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        return {tp.partition: end for tp, end in consumer.end_offsets(parts).items()}
+    finally:
+        consumer.close()

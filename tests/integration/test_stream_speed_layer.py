@@ -68,6 +68,7 @@ def stream_env(settings, s3_service, kafka_service, cassandra_service, tmp_path_
         "LAE_RAW_TOPIC": f"lae.stream.it.{suffix}", "LAE_DLQ_TOPIC": f"lae.stream.it.dlq.{suffix}",
         "LAE_STATE_DIR": str(state), "LAE_STREAM_CHECKPOINT": str(state / "checkpoint"),
         "LAE_STREAM_STARTING_OFFSETS": "earliest", "LAE_STREAM_TRIGGER": "1 second",
+        "LAE_STREAM_ROLLUP_TRIGGER": "2 seconds",
         "LAE_STREAM_SHUFFLE_PARTITIONS": "2", "LAE_STREAM_LEASE_TTL_S": "90",
         "LAE_STREAM_MAX_RESTARTS_PER_HOUR": "10", "LAE_SPARK_MASTER": "local[2]",
     }

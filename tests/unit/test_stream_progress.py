@@ -78,3 +78,16 @@ def test_heartbeat_age_is_the_stalest_query_and_none_when_one_never_reported():
     hbs = {n: {"updated_at": now - timedelta(seconds=i * 10)} for i, n in enumerate(names)}
     assert heartbeat_age(hbs, names, now) == 20
     assert heartbeat_age({names[0]: hbs[names[0]]}, names, now) is None
+
+
+def test_behind_counts_what_the_last_micro_batch_did_not_reach():
+    from lae.stream.progress import behind
+
+    target = {0: 100, 1: 50, 2: 0}
+    assert behind({"logs.raw": {"0": 100, "1": 50, "2": 0}}, "logs.raw", target) == 0
+    assert behind({"logs.raw": {"0": 90, "1": 50}}, "logs.raw", target) == 10
+    # Past the target (traffic went on after it was taken) is not negative work.
+    assert behind({"logs.raw": {"0": 120, "1": 40}}, "logs.raw", target) == 10
+    # A query that never finished a micro-batch has everything still to do.
+    assert behind(None, "logs.raw", target) == 150
+    assert behind({"other.topic": {"0": 100}}, "logs.raw", target) == 150

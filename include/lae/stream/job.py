@@ -115,21 +115,22 @@ def start_queries(spark, settings: Settings, session, watermark: SharedWatermark
     ks = settings.keyspace
     parsed = parse(_kafka_stream(spark, settings))
     events = on_time_events(parsed, settings.stream_watermark)
+    fast, slow = settings.stream_trigger, settings.stream_rollup_trigger
     plans = {
         "minute": (minute_view(events), "update",
-                   rt_view_sink(session, ks, "minute")),
-        "hour": (hour_view(events), "update", rt_view_sink(session, ks, "hour")),
+                   rt_view_sink(session, ks, "minute"), fast),
+        "hour": (hour_view(events), "update", rt_view_sink(session, ks, "hour"), slow),
         "intake": (parsed, "append",
                    intake_sink(session, ks, names["intake"], settings.kafka_bootstrap,
-                               settings.dlq_topic, watermark)),
+                               settings.dlq_topic, watermark), slow),
     }
     queries = {}
-    for part, (frame, mode, sink) in plans.items():
+    for part, (frame, mode, sink, every) in plans.items():
         queries[part] = (frame.writeStream.queryName(names[part])
                          .outputMode(mode)
                          .foreachBatch(sink)
                          .option("checkpointLocation", f"{root}/{names[part]}")
-                         .trigger(processingTime=settings.stream_trigger)
+                         .trigger(processingTime=every)
                          .start())
     return queries
 
@@ -143,7 +144,9 @@ def monitor(queries: dict, session, settings: Settings, watermark: SharedWaterma
             stop: Stop, keeper: LeaseKeeper | None, job: str = store.JOB,
             poll_s: float = 0.5) -> int:
     """Watch the queries until one fails (returns 1) or a stop is requested (returns 0)."""
-    ks, trig = settings.keyspace, trigger_ms(settings.stream_trigger)
+    ks = settings.keyspace
+    trig = {part: trigger_ms(settings.stream_trigger if part == "minute"
+                             else settings.stream_rollup_trigger) for part in queries}
     written: dict[str, int] = {}
     touched = checked = 0.0
     crash_after, batches_seen = _crash_after(), 0
@@ -159,7 +162,7 @@ def monitor(queries: dict, session, settings: Settings, watermark: SharedWaterma
             if progress is None or progress.batchId <= written.get(part, -1):
                 continue
             hb = heartbeat_of(json.loads(progress.json))
-            if not _tolerant(store.write_heartbeat, session, ks, hb, trig):
+            if not _tolerant(store.write_heartbeat, session, ks, hb, trig[part]):
                 continue  # written on the next poll
             written[part] = hb.batch_id
             if part == "minute":

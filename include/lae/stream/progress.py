@@ -81,3 +81,16 @@ def heartbeat_of(progress: dict) -> Heartbeat:
         watermark=parse_time((progress.get("eventTime") or {}).get("watermark")),
         dropped_by_watermark=dropped,
     )
+
+
+def behind(offsets: dict[str, dict[str, int]] | None, topic: str,
+           target: dict[int, int]) -> int:
+    """Messages of ``target`` (partition → end offset) that a query whose last micro-batch
+    ended at ``offsets`` has not processed yet.
+
+    A heartbeat's ``lag`` cannot tell this: it is measured against the offsets Kafka had when
+    that micro-batch was planned, so a job that is minutes behind still reports lag 0 between
+    two slow micro-batches, and a query that never finished one reports none at all.
+    """
+    done = (offsets or {}).get(topic, {})
+    return sum(max(0, end - int(done.get(str(part), 0))) for part, end in target.items())
