@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import datasketches
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lae.serving.merge import BATCH, REALTIME, ViewRow
 from lae.serving.reconcile import ReconcileConfig, drift_of, missing_batches
-from lae.serving.series import series
-from lae.views import N_BUCKETS, bucket_index
+from lae.serving.series import percentiles, series, sum_hists
+from lae.views import N_BUCKETS, bucket_index, merge_hists, percentile_from_hist
 
 T0 = datetime(2026, 11, 25, 10, tzinfo=UTC)
 
@@ -82,3 +84,63 @@ def test_missing_batches_only_overdue_days_with_data():
         date(2026, 11, 21), date(2026, 11, 23), date(2026, 11, 25)]
     assert missing_batches(published, data_days, now.replace(hour=5), cfg) == [
         date(2026, 11, 21), date(2026, 11, 23)]
+
+
+# ------------------------------------------------------------------ the API's fast paths
+# series() and the query API sum histograms and take percentiles with their own loops (speed);
+# these must agree exactly with lae.views' definitions.
+
+
+HISTS = st.lists(st.one_of(st.none(), st.just(()),
+                           st.lists(st.integers(0, 10**6), min_size=N_BUCKETS,
+                                    max_size=N_BUCKETS)), max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(HISTS, st.one_of(st.none(), st.floats(0.01, 1e6)))
+def test_sum_hists_and_percentiles_equal_lae_views(hists, latency_max):
+    total = sum_hists(hists)
+    assert total == merge_hists(h or None for h in hists)
+    expected = [percentile_from_hist(total, q, latency_max) for q in (0.5, 0.95, 0.99)]
+    assert percentiles(total, latency_max) == expected
+
+
+def test_point_json_is_the_as_json_dict():
+    import json
+
+    (point,) = series([vrow(0, [10.0, 30.0], ["u1"])])
+    assert json.loads(point.json()) == point.as_json()
+    assert point.as_json()["start"] == "2026-11-25T10:00:00Z"
+
+
+def test_day_cache_computes_once_per_key_evicts_lru_and_retries_failures():
+    import threading
+
+    from lae.serving.cache import DayCache
+
+    cache, calls, gate = DayCache(max_entries=2), [], threading.Event()
+
+    def slow():
+        calls.append(1)
+        gate.wait(5)
+        return "a"
+
+    threads = [threading.Thread(target=cache.get, args=("k", slow)) for _ in range(8)]
+    for t in threads:
+        t.start()
+    gate.set()
+    for t in threads:
+        t.join(5)
+    assert len(calls) == 1 and cache.get("k", slow) == "a"  # concurrent misses computed once
+    cache.get("x", lambda: 1)
+    cache.get("y", lambda: 2)  # evicts "k", the least recently used
+    assert cache.get("k", lambda: "again") == "again"
+
+    def boom():
+        raise RuntimeError("read timed out")
+
+    try:
+        cache.get("f", boom)
+    except RuntimeError:
+        pass
+    assert cache.get("f", lambda: "ok") == "ok"  # a failure is not cached

@@ -2,7 +2,8 @@
 
 - ``lae.serving.merge``: the merge rule as one pure function (``merge``), used by all below.
 - ``lae.serving.store``: prepared-statement reads/writes of the view tables in Cassandra.
-- ``lae.serving.query``: the read-time merge of one service over a time range.
+- ``lae.serving.query``: the read-time merge of one service over a time range (and the API's
+  day-by-day answer, published days before W from ``lae.serving.cache``).
 - ``lae.serving.series``: merged rows → one point per bucket (percentiles, unique users).
 - ``lae.serving.reconcile``: the ``reconcile_views`` DAG's work — materialize ``serving_*``,
   measure drift (explained by late events or not), alert, expire realtime rows below W.

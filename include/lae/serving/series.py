@@ -1,18 +1,33 @@
 """Merged view rows → one point per bucket: what the query API returns and the dashboard draws.
 
 Rows of one bucket (all paths and status classes, or one path) add up: counts sum, histograms
-add element-wise (percentiles from lae.views.histogram), user sketches union (lae.views.hll).
-A bucket's rows all come from one layer (lae.serving.merge), so its ``source`` is that layer's.
+add element-wise (percentiles as lae.views.histogram defines them), user sketches union
+(lae.views.hll). A bucket's rows all come from one layer (lae.serving.merge), so its ``source``
+is that layer's.
+
+This runs for every bucket of every API answer (1440 per 24 h minute series), so the per-bucket
+work avoids per-element Python loops: histograms are summed column-wise with ``zip``, the
+cumulative histogram is built once for the three percentiles, and a point serializes itself
+to JSON without ``dataclasses.asdict``'s recursive copy.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+import json
+import math
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from itertools import accumulate
 
 from lae.serving.merge import ViewRow
-from lae.views import merge_hists, percentile_from_hist, union_estimate
+from lae.views import N_BUCKETS, union_estimate
+from lae.views.histogram import bucket_bounds
+
+QUANTILES = (0.50, 0.95, 0.99)
+FIELDS = ("start", "source", "requests", "errors", "client_errors", "error_rate", "bytes",
+          "latency_avg_ms", "p50_ms", "p95_ms", "p99_ms", "unique_users")
 
 
 @dataclass(frozen=True)
@@ -31,16 +46,58 @@ class Point:
     unique_users: float
 
     def as_json(self) -> dict:
-        out = asdict(self)
-        out["start"] = self.start.isoformat().replace("+00:00", "Z")
+        out = {name: getattr(self, name) for name in FIELDS}
+        out["start"] = iso(self.start)
         return out
+
+    def json(self) -> str:
+        """The point as a JSON object (what the API's ``points`` array holds)."""
+        return json.dumps(self.as_json(), separators=(",", ":"))
+
+
+def iso(ts: datetime) -> str:
+    return ts.isoformat().replace("+00:00", "Z")
+
+
+def sum_hists(hists: Iterable[Sequence[int] | None]) -> list[int]:
+    """Element-wise sum (as lae.views.merge_hists: ``None`` is empty, lengths must match)."""
+    present = [h for h in hists if h]
+    for hist in present:
+        if len(hist) != N_BUCKETS:
+            raise ValueError(f"histogram has {len(hist)} buckets, the scheme has {N_BUCKETS}")
+    if not present:
+        return [0] * N_BUCKETS
+    return [sum(column) for column in zip(*present, strict=True)]
+
+
+def percentiles(hist: Sequence[int], latency_max: float | None,
+                quantiles: Sequence[float] = QUANTILES) -> list[float | None]:
+    """lae.views.percentile_from_hist for several q at once (one cumulative histogram);
+    tests/unit/test_serving_series.py checks they agree exactly."""
+    cumulative = list(accumulate(hist))
+    n = cumulative[-1] if cumulative else 0
+    if n == 0:
+        return [None] * len(quantiles)
+    out = []
+    for q in quantiles:
+        rank = max(1, math.ceil(round(q * n, 9)))  # nearest rank, as percentile_from_hist
+        index = bisect_left(cumulative, rank)
+        lower, upper = bucket_bounds(index)
+        if index == 0:
+            value = upper / 2
+        elif math.isinf(upper):
+            value = lower if latency_max is None else max(lower, latency_max)
+        else:
+            value = math.sqrt(lower * upper)
+        out.append(value if latency_max is None else min(value, latency_max))
+    return out
 
 
 def _point(start: datetime, rows: list[ViewRow]) -> Point:
     requests = sum(r.requests for r in rows)
     errors = sum(r.errors for r in rows)
-    hist = merge_hists(r.latency_hist or None for r in rows)
     latency_max = max((r.latency_max for r in rows), default=None)
+    p50, p95, p99 = percentiles(sum_hists(r.latency_hist for r in rows), latency_max)
     sources = {r.source for r in rows}
     return Point(
         start=start,
@@ -51,9 +108,7 @@ def _point(start: datetime, rows: list[ViewRow]) -> Point:
         error_rate=errors / requests if requests else 0.0,
         bytes=sum(r.bytes for r in rows),
         latency_avg_ms=sum(r.latency_sum for r in rows) / requests if requests else None,
-        p50_ms=percentile_from_hist(hist, 0.50, latency_max),
-        p95_ms=percentile_from_hist(hist, 0.95, latency_max),
-        p99_ms=percentile_from_hist(hist, 0.99, latency_max),
+        p50_ms=p50, p95_ms=p95, p99_ms=p99,
         unique_users=round(union_estimate(r.users_hll for r in rows), 1),
     )
 

@@ -125,11 +125,38 @@ async function drawAlerts() {
   }));
 }
 
+// The service list is read again on every refresh, not only when the page opens: a service
+// whose first rows arrive after that (or after the API's few-seconds cache of the list) shows
+// up in an open page. A ?service= not listed yet is selected as soon as it is.
+let wantedService = null;
+
+async function loadServices() {
+  const select = document.getElementById("service");
+  const services = (await getJson("services")).services;
+  const shown = [...select.options].map((o) => o.value);
+  if (services.length !== shown.length || services.some((s, i) => s !== shown[i])) {
+    const current = select.value;
+    select.replaceChildren(...services.map((s) => new Option(s, s)));
+    if (services.includes(current)) select.value = current;
+  }
+  if (wantedService && services.includes(wantedService)) {
+    select.value = wantedService;
+    wantedService = null;
+  }
+}
+
 async function refresh() {
   const status = document.getElementById("status");
-  const service = document.getElementById("service").value;
   status.textContent = "loading…";
+  let listError = null;
+  try {
+    await loadServices();
+  } catch (e) {
+    listError = e;  // keep the list shown so far; reported with the panels' errors below
+  }
+  const service = document.getElementById("service").value;
   const jobs = [drawHealth(), drawDrift(), drawAlerts()];
+  if (listError) jobs.push(Promise.reject(listError));
   if (service) jobs.push(drawMetrics(service, document.getElementById("range").value));
   const results = await Promise.allSettled(jobs);
   const failed = results.filter((r) => r.status === "rejected").map((r) => r.reason.message);
@@ -140,9 +167,7 @@ async function refresh() {
 async function init() {
   const params = new URLSearchParams(location.search);
   const select = document.getElementById("service");
-  const services = (await getJson("services")).services;
-  select.replaceChildren(...services.map((s) => new Option(s, s)));
-  if (params.get("service") && services.includes(params.get("service"))) select.value = params.get("service");
+  wantedService = params.get("service");
   if (params.get("range") in RANGES) document.getElementById("range").value = params.get("range");
   document.getElementById("controls").addEventListener("submit", (e) => { e.preventDefault(); refresh(); });
   select.addEventListener("change", refresh);
