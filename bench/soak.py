@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import random
 import signal
@@ -55,7 +56,8 @@ class Run:
     """Shared state of the soak's threads."""
 
     def __init__(self):
-        self.stop = threading.Event()
+        self.stop = threading.Event()  # traffic over: no more archive runs or faults
+        self.done = threading.Event()  # caught up and drained: supervision and sampling end
         self.faults: list[dict] = []
         self.samples: list[dict] = []
         self.archive_exits: Counter = Counter()
@@ -114,14 +116,14 @@ def supervise_loop(run: Run, settings, every_s: float = 20.0) -> None:
 
     session = connect(settings)
     try:
-        while not run.stop.is_set():
+        while not run.done.is_set():
             try:
                 action = supervise(session, settings, master="local[2]")["action"]
                 if action not in ("running", "left_stopped"):
                     print(f"[soak] supervisor: {action}", flush=True)
             except Exception as exc:  # noqa: BLE001 - e.g. Cassandra busy: next pass
                 print(f"[soak] supervision pass failed: {exc}", flush=True)
-            run.stop.wait(every_s)
+            run.done.wait(every_s)
     finally:
         session.cluster.shutdown()
 
@@ -148,7 +150,7 @@ def sample_loop(run: Run, settings, kafka, every_s: float = 10.0) -> None:
     others = {name: get_service(name, settings) for name in ("cassandra", "s3")}
     session = connect(settings)
     try:
-        while not run.stop.is_set():
+        while not run.done.is_set():
             sample = {"t_s": round(time.monotonic() - run.t0)}
             for node in kafka.nodes:
                 sample[f"kafka-{node.node_id}"] = _rss_mb(node.process.pid())
@@ -162,7 +164,7 @@ def sample_loop(run: Run, settings, kafka, every_s: float = 10.0) -> None:
                 sample["lag"] = None
             with run.lock:
                 run.samples.append(sample)
-            run.stop.wait(every_s)
+            run.done.wait(every_s)
     finally:
         session.cluster.shutdown()
 
@@ -256,6 +258,8 @@ def main() -> int:
     p.add_argument("--rate", type=float, default=2000.0, help="events/s")
     p.add_argument("--seed", type=int, default=9)
     args = p.parse_args()
+    for noisy in ("kafka", "cassandra"):  # connection chatter every sampling pass
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
     from lae.config import get_settings
     from lae.demo import wait_stream_caught_up, wait_stream_running
@@ -305,6 +309,7 @@ def main() -> int:
     more[0].join(timeout=600)
     caught_up = wait_stream_caught_up(settings, timeout=1800)
     drain_runs = drain_archive()
+    run.done.set()
     for t in threads:
         t.join(timeout=60)
 
@@ -335,8 +340,14 @@ def main() -> int:
     print("  resident memory MB (first fifth → last fifth of the run):")
     for name, (first, last) in growth.items():
         print(f"    {name:<20} {first:8.1f} → {last:8.1f}")
-    print(f"  consumer lag: max {max(lags, default=None)}, last {lags[-1] if lags else None} "
-          f"({len(lags)} samples)")
+    by_minute: dict[int, int] = {}
+    for sample in run.samples:
+        if sample.get("lag") is not None:
+            minute = sample["t_s"] // 60
+            by_minute[minute] = max(by_minute.get(minute, 0), sample["lag"])
+    print(f"  consumer lag (messages behind the topic's end): max {max(lags, default=None)}, "
+          f"after catching up {lags[-1] if lags else None}; max per minute of the run "
+          f"{[by_minute[m] for m in sorted(by_minute)]}")
 
     out = os.environ.get("LAE_RELIABILITY_REPORT")
     if out:
