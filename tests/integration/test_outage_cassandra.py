@@ -39,11 +39,12 @@ from tests.integration.faults import kill9, private_airflow_env, record_figures
 from tests.integration.helpers import fresh_keyspace_and_bucket
 from tests.integration.test_batch_recompute import _archive, _events, _truth
 
-# Outside the default run (`-m cluster`) until it has been seen passing: on 2026-11-26 the
-# machine's load average was ~50-70 and the DAG's spark-submit had not registered its batch
-# after 20 min, so the fault was never injected. Run it with:
-#     .venv/bin/pytest -m cluster tests/integration/test_outage_cassandra.py
-pytestmark = [pytest.mark.integration, pytest.mark.cluster]
+# In the default run (issue 9: the outages run in CI). It used to hang before the fault, not
+# from load: the DAG's output went to pipes nobody read (see the Popen below). Measured on
+# 2026-11-26 on the 2-core machine shared with other work: 8 min 42 s - 9 min 15 s wall at load
+# average 12-17 (11 min 45 s at ~19); CPU ~130 s in pytest and its children + ~58 s in
+# Cassandra, and a 30-60 s retry delay: a few minutes of a quiet machine's time.
+pytestmark = pytest.mark.integration
 
 DAY = date(2021, 9, 14)
 
@@ -110,12 +111,19 @@ def test_cassandra_killed_mid_batch_retries_alerts_never_publishes_partially(
     alerts = alerts_file(cfg)
     alerts_before = alerts.stat().st_size if alerts.exists() else 0
 
+    # The run's output goes to files, not pipes: nobody reads a pipe while the test waits for
+    # the batch and restarts Cassandra, and a full pipe (64 KiB of task and spark-submit log)
+    # blocks the DAG's logging, then SparkSubmitHook's reading of spark-submit's output, then
+    # the job's log4j writes: the job stalled before registering its batch (seen in every
+    # earlier attempt, whatever the load).
+    out_path, err_path = tmp_path / "dag-test.out", tmp_path / "dag-test.err"
     t0 = time.monotonic()
-    dag = subprocess.Popen(  # noqa: S603 - fixed argv
-        [sys.executable, "-c", SCRIPT, str(settings.home / "dags" / "batch_recompute.py"),
-         datetime(DAY.year, DAY.month, DAY.day + 1, 2, tzinfo=UTC).isoformat()],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True)  # its own group: clean-up also stops spark-submit's JVM
+    with out_path.open("w") as out_file, err_path.open("w") as err_file:
+        dag = subprocess.Popen(  # noqa: S603 - fixed argv
+            [sys.executable, "-c", SCRIPT, str(settings.home / "dags" / "batch_recompute.py"),
+             datetime(DAY.year, DAY.month, DAY.day + 1, 2, tzinfo=UTC).isoformat()],
+            env=env, stdout=out_file, stderr=err_file,
+            start_new_session=True)  # its own group: clean-up also stops spark-submit's JVM
     try:
         interrupted = _new_batch(cfg, {old.batch_id}, time.monotonic() + 1200)
         kill9(cassandra_service)
@@ -129,13 +137,18 @@ def test_cassandra_killed_mid_batch_retries_alerts_never_publishes_partially(
             assert live != interrupted, "the interrupted batch was published"
             if live == old.batch_id:  # no retry has published yet: readers get the old rows
                 assert _rows(check, cfg, services) == old_rows
+            # The node syncs its commit log every 10 s (commitlog_sync: periodic), so a SIGKILL
+            # can lose the registration just made (seen: it did) together with any rows
+            # written after it; recorded, so the figures say which case the run exercised.
+            survived = interrupted in store.batches_of_day(check, cfg.keyspace, DAY)
         finally:
             check.cluster.shutdown()
-        out, err = dag.communicate(timeout=1500)
+        dag.wait(timeout=1500)
     finally:
         if dag.poll() is None:
             os.killpg(dag.pid, signal.SIGKILL)  # the group we started, nothing else
             dag.wait(30)
+    out, err = out_path.read_text(errors="replace"), err_path.read_text(errors="replace")
     lines = [x for x in out.splitlines() if x.startswith("RESULT ")]
     assert dag.returncode == 0 and lines, (out[-3000:], err[-5000:])
     result = json.loads(lines[-1][len("RESULT "):])
@@ -168,6 +181,9 @@ def test_cassandra_killed_mid_batch_retries_alerts_never_publishes_partially(
         dag_run_s=round(time.monotonic() - t0, 1),
         recompute_tries=result["tasks"]["recompute"]["try"], retry_alerts=len(retry_alerts),
         interrupted_batch_published=False,
+        interrupted_batch_after_restart="registered" if survived
+        else "lost with the SIGKILL (periodic commit log sync)",
         events_served=sum(v[0] for v in final_rows.values()),
         lost=len(events) - sum(v[0] for v in final_rows.values()),
+        duplicated=max(0, sum(v[0] for v in final_rows.values()) - len(events)),
         rows_differing_from_truth=len(set(final_rows.items()) ^ set(truth.items())))
