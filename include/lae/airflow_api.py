@@ -87,3 +87,54 @@ class AirflowApi:
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
         payload = self._ok("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
         return {t["task_id"]: t["state"] for t in payload["task_instances"]}
+
+    def upsert_connections(self, connections: dict[str, dict]) -> None:
+        """Create or overwrite connections (conn_id → fields as in ``airflow connections
+        import``) in one bulk request to the running api-server: no `airflow` CLI process."""
+        import json
+
+        entities = [{"connection_id": conn_id,
+                     **{k: json.dumps(v) if k == "extra" else v for k, v in fields.items()}}
+                    for conn_id, fields in connections.items()]
+        result = self._ok("PATCH", "/api/v2/connections", {"actions": [
+            {"action": "create", "entities": entities, "action_on_existence": "overwrite"}]})
+        errors = (result.get("create") or {}).get("errors")
+        if errors:
+            raise AirflowApiError(f"connections not saved: {errors}")
+
+    def create_backfill(self, dag_id: str, from_date: str, to_date: str, *,
+                        reprocess_behavior: str = "none", max_active_runs: int = 1,
+                        attempts: int = 12, retry_wait: float = 5.0) -> dict:
+        """``POST /api/v2/backfills`` (what ``airflow backfill create`` and the UI do); returns
+        the backfill (``id``, ``completed_at`` …).
+
+        On SQLite, Airflow creates each run inside a SAVEPOINT that reads before it writes; when
+        another component holds or has just taken the write lock, SQLite refuses that upgrade at
+        once ("database is locked", no busy timeout applies). Airflow then removes the partial
+        backfill and answers 503, so the request is simply repeated.
+        """
+        body = {"dag_id": dag_id, "from_date": from_date, "to_date": to_date,
+                "reprocess_behavior": reprocess_behavior, "max_active_runs": max_active_runs}
+        for attempt in range(1, attempts + 1):
+            status, payload = self.request("POST", "/api/v2/backfills", body)
+            if status == 200:
+                return payload
+            if status != 503 or attempt == attempts:
+                raise AirflowApiError(f"backfill of {dag_id}: HTTP {status}: {payload}")
+            time.sleep(retry_wait)
+        raise AssertionError("unreachable")
+
+    def wait_for_backfill(self, backfill_id: int, timeout: float = 1800,
+                          interval: float = 5.0) -> dict:
+        """Poll until the backfill has completed (all its runs finished); returns it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status, backfill = self.request("GET", f"/api/v2/backfills/{backfill_id}")
+            # A 5xx is a busy metadata DB (SQLite) at that moment: poll again.
+            if status < 300 and backfill["completed_at"]:
+                return backfill
+            if 300 <= status < 500:
+                raise AirflowApiError(f"backfill {backfill_id}: HTTP {status}: {backfill}")
+            if time.monotonic() > deadline:
+                raise AirflowApiError(f"backfill {backfill_id} not completed after {timeout:.0f}s")
+            time.sleep(interval)

@@ -24,5 +24,20 @@ class LaeSparkSubmitOperator(SparkSubmitOperator):
         # worker's venv; the same path in the Docker image) unless PYSPARK_PYTHON says otherwise.
         python = os.environ.get("PYSPARK_PYTHON", sys.executable)
         interpreters = {"spark.pyspark.python": python, "spark.pyspark.driver.python": python}
-        self.conf = {**spark_conf(get_settings()), **interpreters, **(self.conf or {})}
+        self.conf = {**spark_conf(get_settings()), **interpreters, **self._local_defaults(),
+                     **(self.conf or {})}
         return super().execute(context)
+
+    def _local_defaults(self) -> dict[str, str]:
+        """With a ``local[…]`` master, the small defaults ``lae.spark.build_session`` gives local
+        sessions. Without them, a recompute in local mode ran every shuffle stage as Spark's
+        200 tasks: minutes for a day of a few thousand events. The driver stays on loopback."""
+        from airflow.sdk import BaseHook
+
+        from lae.config import get_settings
+
+        if not (BaseHook.get_connection(self._conn_id).host or "").startswith("local"):
+            return {}
+        host = get_settings().host
+        return {"spark.sql.shuffle.partitions": "4", "spark.ui.enabled": "false",
+                "spark.driver.bindAddress": host, "spark.driver.host": host}

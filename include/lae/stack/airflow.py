@@ -34,6 +34,16 @@ from lae.stack.process import ServiceError
 ADMIN_USER = "admin"
 CONNECTIONS_FILE = "connections.json"
 
+# SQLite's busy timeout for every Airflow process of this stack, read by import path
+# ([database] sql_alchemy_connect_args and _async). sqlite3's default, 5 s, is shorter than the
+# scheduler can hold the write lock on a loaded 2-core machine; a writer then failed with
+# "database is locked" instead of waiting. (A transaction that has read before it writes gets
+# no wait at all: see AirflowApi.create_backfill.) Two dicts: Airflow adds keys to the sync one.
+SQLITE_CONNECT_ARGS = {"timeout": 60}
+SQLITE_CONNECT_ARGS_ASYNC = {"timeout": 60}
+# Not __name__: the supervisor runs this file as __main__.
+_THIS_MODULE = "lae.stack.airflow"
+
 # (name, argv after `airflow`). The DB is migrated before these start.
 COMPONENTS: list[tuple[str, list[str]]] = [
     ("scheduler", ["scheduler", "--skip-serve-logs"]),
@@ -102,6 +112,14 @@ def airflow_env(settings: Settings) -> dict[str, str]:
         "AIRFLOW__CORE__PARALLELISM": str(settings.airflow_parallelism),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(password_file(settings)),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{state / 'airflow.db'}",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": f"{_THIS_MODULE}.SQLITE_CONNECT_ARGS",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC":
+            f"{_THIS_MODULE}.SQLITE_CONNECT_ARGS_ASYNC",
+        # Parsing one DAG file took 63 s at load ~24 on the 2-core machine: past the defaults
+        # (30 s import, 50 s per file) the parse is killed and the DAG deactivated as stale, so
+        # a run triggered then gets a 404. The DagBag parse budget (< 2 s) is enforced by tests.
+        "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "150",
+        "AIRFLOW__DAG_PROCESSOR__DAG_FILE_PROCESSOR_TIMEOUT": "180",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(state / "logs"),
         "AIRFLOW__LOGGING__DAG_PROCESSOR_CHILD_PROCESS_LOG_DIRECTORY": str(
             state / "logs" / "dag_processor"),
@@ -233,10 +251,13 @@ class AirflowService(Service):
 
     def provision(self) -> None:
         # Again here because a reused, already running Airflow may predate changed settings or
-        # a connection deleted in the UI. `import --overwrite` creates or updates: idempotent.
+        # a connection deleted in the UI. Through the running api-server (create or overwrite:
+        # idempotent), not `airflow connections import`: that CLI process took over 120 s to
+        # start on a loaded machine and was one more writer of the SQLite DB.
+        from lae.airflow_api import AirflowApi
+
         self.connections_file.write_text(json.dumps(connections(self.settings), indent=2))
-        run_airflow(self.settings, "connections", "import", "--overwrite",
-                    str(self.connections_file))
+        AirflowApi.login(self.settings).upsert_connections(connections(self.settings))
 
 
 def supervise(state_dir: Path) -> int:
