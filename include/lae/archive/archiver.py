@@ -27,7 +27,7 @@ from functools import partial
 from lae.archive.crash import crash_point
 from lae.archive.manifest import put_pending
 from lae.archive.plan import PartitionPlan, load_plan
-from lae.archive.reader import read_range
+from lae.archive.reader import prefetched, read_range
 from lae.archive.upload import UploadConfig, put
 from lae.archive.writer import Split, cut_files
 
@@ -69,7 +69,7 @@ def archive_partition(consumer, s3, bucket: str, topic: str, partition: int, lea
         t0 = time.perf_counter()
         split = Split()
         read = 0
-        for batch in (reader or partial(read_range, consumer))(plan):
+        for batch in prefetched((reader or partial(read_range, consumer))(plan)):
             split.add_columns(batch)
             read += len(batch.offsets)
         lease.keep_alive()  # reading a big range can take a while

@@ -147,3 +147,57 @@ def read_range_confluent(bootstrap: str, plan: PartitionPlan, group_id: str,
                                      f"{plan.end})")
     finally:
         consumer.close()
+
+
+_DONE = object()
+
+
+def prefetched(batches: Iterator[Columns], depth: int = 4) -> Iterator[Columns]:
+    """``batches``, read ahead on a thread of its own, at most ``depth`` batches in advance.
+
+    The per-message loop of a reader holds the GIL; what the archiver does with a batch
+    (RE2 matching, Arrow casts) mostly does not. Reading the next batch while the current one
+    is validated keeps both cores busy. Errors of the reader are raised here, in order; if the
+    caller stops early, the reader is closed (its consumer with it).
+    """
+    import queue
+    import threading
+
+    out: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                out.put(item, timeout=0.5)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        try:
+            for batch in batches:
+                if not put(batch):
+                    break
+            put(_DONE)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            put(exc)
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=run, name="lae-archive-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = out.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
