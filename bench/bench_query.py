@@ -14,7 +14,9 @@ Measured, in the same run and at each concurrency (default 1 and 32):
 The API keeps the points of a published day wholly before W in a small cache keyed by its
 batch_id (lae.serving.query.read_points: a batch_id's rows never change), so after the first
 request only the realtime half is read per request, while the floor reads both halves every
-time. The first (cold) request, which reads and sums both halves, is printed on its own.
+time. The first (cold) request, which reads and sums both halves, is printed on its own, and a
+second server with the cache off (``LAE_SERVE_DAY_CACHE=0``, case ``api-nocache``) reads both
+halves on every request, like the floor.
 
 Prints p50/p99 per case, their ratio, and the load average. Goal: api p99 ≤ 2x floor p99 at
 concurrency 32.
@@ -155,11 +157,13 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
 
 
-def start_api(settings) -> tuple[subprocess.Popen, str]:
+def start_api(settings, day_cache: bool = True) -> tuple[subprocess.Popen, str]:
     with socket.socket() as s:
         s.bind((settings.host, 0))
         port = s.getsockname()[1]
     env = {**os.environ, "LAE_KEYSPACE": KEYSPACE}
+    if not day_cache:
+        env["LAE_SERVE_DAY_CACHE"] = "0"
     proc = subprocess.Popen([sys.executable, "-m", "lae.cli", "serve", "--port", str(port)],  # noqa: S603 - our own CLI, fixed arguments
                             env=env)
     url = f"http://{settings.host}:{port}"
@@ -186,35 +190,42 @@ def main() -> int:
     rows = setup(settings, args.paths)
     print(f"rows: {rows} minute rows for one service-24h ({args.paths} paths x 3 classes), "
           f"W at {W:%Y-%m-%d %H:%M}Z (12 h batch + 12 h realtime)")
-    proc, url = start_api(settings)
+    servers = {"api": start_api(settings), "api-nocache": start_api(settings, day_cache=False)}
     floor = Floor(settings)
     params = {"service": SERVICE, "from": START.isoformat(), "to": END.isoformat(),
               "granularity": "minute"}
-    clients: dict[int, httpx.Client] = {}
 
-    def api() -> None:
-        import threading
+    def client_of(url: str):
+        clients: dict[int, httpx.Client] = {}
 
-        client = clients.setdefault(threading.get_ident(), httpx.Client(base_url=url,
-                                                                         timeout=300))
-        r = client.get("/v1/metrics", params=params)
-        r.raise_for_status()
-        if len(r.json()["points"]) != 24 * 60:
-            raise RuntimeError(f"api returned {len(r.json()['points'])} points, not 1440")
+        def call() -> None:
+            import threading
+
+            client = clients.setdefault(threading.get_ident(),
+                                        httpx.Client(base_url=url, timeout=300))
+            r = client.get("/v1/metrics", params=params)
+            r.raise_for_status()
+            if len(r.json()["points"]) != 24 * 60:
+                raise RuntimeError(f"api returned {len(r.json()['points'])} points, not 1440")
+
+        return call
+
+    cases = {"floor": floor, **{name: client_of(url) for name, (_, url) in servers.items()}}
 
     try:
         if floor() != rows:
             raise RuntimeError("the floor did not read every row")
-        warm, errors = run_level(api, 1, 3)  # connection, prepared statements, imports
-        if not warm:
-            raise RuntimeError(f"the API never answered: {errors}")
-        print(f"api warm-up at concurrency 1 (the first one cold: reads both halves): "
-              f"{', '.join(f'{x:.0f}' for x in warm)} ms")
+        for name in servers:
+            warm, errors = run_level(cases[name], 1, 3)  # connection, statements, imports
+            if not warm:
+                raise RuntimeError(f"{name} never answered: {errors}")
+            print(f"{name} warm-up at concurrency 1 (the first one cold: reads both halves): "
+                  f"{', '.join(f'{x:.0f}' for x in warm)} ms")
         print(f"{'case':<8} {'conc':>4} {'ok':>5} {'errors':>6} {'p50 ms':>9} {'p99 ms':>9}  "
               "load avg (1/5/15)")
         results = {}
         for c in args.concurrency:
-            for name, fn in (("floor", floor), ("api", api)):
+            for name, fn in cases.items():
                 lat, errors = run_level(fn, c, args.requests)
                 load = " ".join(f"{x:.1f}" for x in os.getloadavg())
                 if not lat:
@@ -227,15 +238,18 @@ def main() -> int:
                 if errors:
                     print(f"         first error: {errors[0]}")
         for c in args.concurrency:
-            if ("floor", c) not in results or ("api", c) not in results:
-                continue
-            (fp50, fp99), (ap50, ap99) = results[("floor", c)], results[("api", c)]
-            print(f"concurrency {c}: api/floor p50 {ap50 / fp50:.2f}x, p99 {ap99 / fp99:.2f}x"
-                  + ("  (goal p99 <= 2x)" if c == max(args.concurrency) else ""))
+            for name in servers:
+                if ("floor", c) not in results or (name, c) not in results:
+                    continue
+                (fp50, fp99), (ap50, ap99) = results[("floor", c)], results[(name, c)]
+                print(f"concurrency {c}: {name}/floor p50 {ap50 / fp50:.2f}x, "
+                      f"p99 {ap99 / fp99:.2f}x"
+                      + ("  (goal p99 <= 2x)" if c == max(args.concurrency) else ""))
         print(f"cpus: {os.cpu_count()}")
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        for proc, _ in servers.values():
+            proc.terminate()
+            proc.wait(timeout=30)
         floor.session.cluster.shutdown()
     return 0
 

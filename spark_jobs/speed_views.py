@@ -17,7 +17,7 @@ import os
 import sys
 
 from lae.config import get_settings
-from lae.stream.job import run
+from lae.stream.job import run, session_conf
 
 
 def _session(settings):
@@ -30,7 +30,7 @@ def _session(settings):
 
     # No console progress bar: the output goes to a log file read by people.
     return build_session("lae-speed-views", settings=settings,
-                         conf={"spark.ui.showConsoleProgress": "false"})
+                         conf={"spark.ui.showConsoleProgress": "false", **session_conf(settings)})
 
 
 def main() -> int:

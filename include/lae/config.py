@@ -81,6 +81,9 @@ class Settings:
 
     # Serving layer (lae.serving): the query API's port, and reconcile_views' defaults.
     serve_port: int = 8001
+    # Published days cached by the query API (their rows never change under one batch_id);
+    # 0 turns the cache off (bench/bench_query.py measures both).
+    serve_day_cache: int = 64
     # Unexplained batch-vs-realtime drift above this share of a day's requests alerts (0.5 %).
     drift_threshold: str = "0.005"
     # Realtime rows stay this long below W before reconcile deletes them.
@@ -109,6 +112,12 @@ class Settings:
     # State partitions of the aggregations (0 = the session's spark.sql.shuffle.partitions);
     # few on a small machine keep a micro-batch's fixed cost down.
     stream_shuffle_partitions: int = 0
+    # State of the de-duplication and the aggregations: "rocksdb" keeps it off the JVM heap
+    # (a 10-minute watermark at 5,000 events/s is ~3M event ids per query; in the default
+    # "hdfs" store, which holds it on the heap, that ran a 1 GB driver out of memory). A
+    # checkpoint keeps the store it was started with.
+    stream_state_store: str = "rocksdb"
+    stream_driver_memory: str = "2g"
 
     extra: dict[str, str] = field(default_factory=dict)
 

@@ -91,3 +91,18 @@ def test_behind_counts_what_the_last_micro_batch_did_not_reach():
     # A query that never finished a micro-batch has everything still to do.
     assert behind(None, "logs.raw", target) == 150
     assert behind({"other.topic": {"0": 100}}, "logs.raw", target) == 150
+
+
+def test_session_conf_names_the_state_store_and_refuses_an_unknown_one():
+    from dataclasses import replace
+
+    from lae.config import get_settings
+    from lae.stream.job import session_conf
+
+    conf = session_conf(replace(get_settings(), stream_state_store="rocksdb"))
+    assert conf["spark.sql.streaming.stateStore.providerClass"].endswith(
+        "RocksDBStateStoreProvider")
+    assert "HDFSBacked" in session_conf(replace(get_settings(), stream_state_store="hdfs"))[
+        "spark.sql.streaming.stateStore.providerClass"]
+    with pytest.raises(ValueError, match="LAE_STREAM_STATE_STORE"):
+        session_conf(replace(get_settings(), stream_state_store="memory"))

@@ -41,7 +41,6 @@ STATIC = Path(__file__).parent / "static"
 # whose first rows had just arrived (the dashboard now also re-reads the list on each refresh).
 W_TTL_S = 5.0
 SERVICES_TTL_S = 5.0
-DAY_CACHE_ENTRIES = 64
 
 
 class BadRequest(ValueError):
@@ -80,8 +79,9 @@ class Backend:
         self._store = None
         self._cache: dict[str, tuple[float, Any]] = {}
         # Points of published days wholly before W (lae.serving.query.read_points): a minute
-        # day is ~0.4 MB of JSON, so 64 days stay well under 30 MB.
-        self.days = DayCache(max_entries=DAY_CACHE_ENTRIES)
+        # day is ~0.4 MB of JSON, so the default 64 days stay well under 30 MB.
+        self.days = (DayCache(max_entries=settings.serve_day_cache)
+                     if settings.serve_day_cache > 0 else None)
 
     @property
     def store(self):

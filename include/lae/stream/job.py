@@ -46,6 +46,28 @@ def query_names(job: str = store.JOB) -> dict[str, str]:
     return {part: f"{job}_{part}" for part in ("minute", "hour", "intake")}
 
 
+STATE_STORES = {
+    "rocksdb": "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
+    "hdfs": "org.apache.spark.sql.execution.streaming.state.HDFSBackedStateStoreProvider",
+}
+
+
+def session_conf(settings: Settings) -> dict[str, str]:
+    """Spark properties of the job's session (``spark_jobs/speed_views.py``; a spark-submit
+    of the job passes the same as ``--conf``)."""
+    try:
+        provider = STATE_STORES[settings.stream_state_store]
+    except KeyError:
+        raise ValueError(f"LAE_STREAM_STATE_STORE must be one of {sorted(STATE_STORES)}, not "
+                         f"{settings.stream_state_store!r}") from None
+    conf = {"spark.sql.streaming.stateStore.providerClass": provider,
+            "spark.driver.memory": settings.stream_driver_memory}
+    if settings.stream_state_store == "rocksdb":
+        # Each micro-batch checkpoints the changes only, not a snapshot of the whole store.
+        conf["spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled"] = "true"
+    return conf
+
+
 def checkpoint_root(settings: Settings) -> str:
     return settings.stream_checkpoint or str(settings.state_dir / "stream" / "checkpoint")
 
