@@ -14,8 +14,6 @@ to JSON without ``dataclasses.asdict``'s recursive copy.
 from __future__ import annotations
 
 import json
-import math
-from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,7 +21,7 @@ from itertools import accumulate
 
 from lae.serving.merge import ViewRow
 from lae.views import N_BUCKETS, union_estimate
-from lae.views.histogram import bucket_bounds
+from lae.views.histogram import value_at_quantile
 
 QUANTILES = (0.50, 0.95, 0.99)
 FIELDS = ("start", "source", "requests", "errors", "client_errors", "error_rate", "bytes",
@@ -75,22 +73,9 @@ def percentiles(hist: Sequence[int], latency_max: float | None,
     """lae.views.percentile_from_hist for several q at once (one cumulative histogram);
     tests/unit/test_serving_series.py checks they agree exactly."""
     cumulative = list(accumulate(hist))
-    n = cumulative[-1] if cumulative else 0
-    if n == 0:
+    if not cumulative or cumulative[-1] == 0:
         return [None] * len(quantiles)
-    out = []
-    for q in quantiles:
-        rank = max(1, math.ceil(round(q * n, 9)))  # nearest rank, as percentile_from_hist
-        index = bisect_left(cumulative, rank)
-        lower, upper = bucket_bounds(index)
-        if index == 0:
-            value = upper / 2
-        elif math.isinf(upper):
-            value = lower if latency_max is None else max(lower, latency_max)
-        else:
-            value = math.sqrt(lower * upper)
-        out.append(value if latency_max is None else min(value, latency_max))
-    return out
+    return [value_at_quantile(cumulative, q, latency_max) for q in quantiles]
 
 
 def _point(start: datetime, rows: list[ViewRow]) -> Point:

@@ -77,10 +77,17 @@ def percentile_from_hist(
     n = sum(hist)
     if n == 0:
         return None
+    return value_at_quantile(list(accumulate(hist)), q, latency_max)
+
+
+def value_at_quantile(cumulative: Sequence[int], q: float,
+                      latency_max: float | None = None) -> float:
+    """``percentile_from_hist`` on a non-empty histogram's running totals (callers asking for
+    several q compute them once)."""
     # Nearest rank: the smallest value with at least q*n values at or below it. Rounding
     # first keeps 0.95 * 20000 = 19000.000000000004 from skipping to the next rank.
-    rank = max(1, math.ceil(round(q * n, 9)))
-    index = bisect_left(list(accumulate(hist)), rank)  # first bucket reaching the rank
+    rank = max(1, math.ceil(round(q * cumulative[-1], 9)))
+    index = bisect_left(cumulative, rank)  # first bucket reaching the rank
     lower, upper = bucket_bounds(index)
     if index == 0:
         value = upper / 2
