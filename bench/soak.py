@@ -232,26 +232,6 @@ def memory_growth(samples: list[dict]) -> dict[str, tuple[float, float]]:
     return out
 
 
-def audit(settings, truth_table, start: datetime, end: datetime):
-    from fastapi.testclient import TestClient
-
-    from lae.cassandra import connect
-    from lae.serving.api import create_app
-    from lae.serving.audit import audit_hourly, late_by_day, truth_hourly
-    from lae.serving.store import ViewStore
-
-    truth = truth_hourly(truth_table)
-    services = sorted({s for s, h in truth if start <= h < end})
-    days = sorted({h.date() for _, h in truth if start <= h < end})
-    session = connect(settings)
-    try:
-        late = late_by_day(ViewStore(session, settings.keyspace), services, days)
-    finally:
-        session.cluster.shutdown()
-    with TestClient(create_app(settings)) as client:
-        return audit_hourly(client, truth, start, end, late=late, services=services)
-
-
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--minutes", type=float, default=30.0)
@@ -267,6 +247,7 @@ def main() -> int:
     from lae.generator.model import Mix
     from lae.generator.truth import read_truth
     from lae.s3 import s3_client
+    from lae.serving.audit import audit_via_api, truth_hourly
     from lae.stack.manager import get_service
 
     settings = get_settings()
@@ -321,7 +302,7 @@ def main() -> int:
     hour = timedelta(hours=1)
     start = traffic_start.replace(minute=0, second=0, microsecond=0)
     end = traffic_end.replace(minute=0, second=0, microsecond=0) + hour
-    report = audit(settings, truth, start, end)
+    report = audit_via_api(settings, truth_hourly(truth), start, end)
     growth = memory_growth(run.samples)
     lags = [s["lag"] for s in run.samples if s.get("lag") is not None]
 

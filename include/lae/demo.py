@@ -225,23 +225,9 @@ def ground_truth(settings: Settings) -> dict[tuple[str, datetime], int]:
 
 
 def _audit(settings: Settings, start: datetime, end: datetime):
-    from fastapi.testclient import TestClient
+    from lae.serving.audit import audit_via_api
 
-    from lae.cassandra import connect
-    from lae.serving.api import create_app
-    from lae.serving.audit import audit_hourly, late_by_day
-    from lae.serving.store import ViewStore
-
-    truth = ground_truth(settings)
-    services = sorted({s for s, h in truth if start <= h < end})
-    days = sorted({h.date() for _, h in truth if start <= h < end})
-    session = connect(settings)
-    try:
-        late = late_by_day(ViewStore(session, settings.keyspace), services, days)
-    finally:
-        session.cluster.shutdown()
-    with TestClient(create_app(settings)) as client:
-        return audit_hourly(client, truth, start, end, late=late, services=services)
+    return audit_via_api(settings, ground_truth(settings), start, end)
 
 
 def run(args: argparse.Namespace) -> int:

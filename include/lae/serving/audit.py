@@ -136,3 +136,24 @@ def audit_hourly(client, truth: Mapping[tuple[str, datetime], int], start: datet
                     f"{service} {day}: realtime hours short by {short} events, but the speed "
                     f"layer recorded {dropped} late events")
     return report
+
+
+def audit_via_api(settings, truth: Mapping[tuple[str, datetime], int], start: datetime,
+                  end: datetime) -> AuditReport:
+    """``audit_hourly`` against the query API (in process) of ``settings``' stack, with the
+    speed layer's late counts for the services and days of ``truth`` in [start, end)."""
+    from fastapi.testclient import TestClient
+
+    from lae.cassandra import connect
+    from lae.serving.api import create_app
+    from lae.serving.store import ViewStore
+
+    services = sorted({s for s, h in truth if start <= h < end})
+    days = sorted({h.date() for _, h in truth if start <= h < end})
+    session = connect(settings)
+    try:
+        late = late_by_day(ViewStore(session, settings.keyspace), services, days)
+    finally:
+        session.cluster.shutdown()
+    with TestClient(create_app(settings)) as client:
+        return audit_hourly(client, truth, start, end, late=late, services=services)
