@@ -43,17 +43,25 @@ class CassandraLease:
         self.ttl_s = int(ttl_s)
         self.owner = owner or default_owner()
         self._renewed_at = float("-inf")  # monotonic time of the last acquire/renew
+        self._prepared: dict[str, object] = {}
+
+    def _prepare(self, cql: str, lwt: bool = False):
+        """Prepared once per lease: a PREPARE is a round trip of its own, and keep_alive loops."""
+        stmt = self._prepared.get(cql)
+        if stmt is None:
+            stmt = self._prepared[cql] = self.session.prepare(cql)
+            if lwt:
+                from cassandra import ConsistencyLevel
+
+                stmt.consistency_level = ConsistencyLevel.QUORUM
+                stmt.serial_consistency_level = ConsistencyLevel.SERIAL
+        return stmt
 
     def _lwt(self, cql: str, params: tuple):
-        from cassandra import ConsistencyLevel
-
-        stmt = self.session.prepare(cql)
-        stmt.consistency_level = ConsistencyLevel.QUORUM
-        stmt.serial_consistency_level = ConsistencyLevel.SERIAL
-        return self.session.execute(stmt, params).one()
+        return self.session.execute(self._prepare(cql, lwt=True), params).one()
 
     def holder(self) -> str | None:
-        stmt = self.session.prepare(
+        stmt = self._prepare(
             f"SELECT owner FROM {self.table} WHERE topic = ? AND partition = ?")  # noqa: S608 - keyspace name
         row = self.session.execute(stmt, self.key).one()
         return None if row is None else row.owner
