@@ -218,6 +218,29 @@ def expected_copies(truth) -> Counter:
                    if k in ("valid", "late", "duplicate") and not err)
 
 
+def stop_stream(settings) -> None:
+    """The soak's streaming job ends with the soak (its desired state is left as it is, so the
+    next soak's supervision starts it again)."""
+    from lae.stream import process
+
+    record = process.read_pid(settings, "speed_views")
+    if record is not None and process.is_alive(record):
+        process.terminate(record)
+
+
+def memory_by_window(samples: list[dict], window_s: int = 300) -> dict[str, list[float]]:
+    """process → median RSS MB per ``window_s`` of the run, in order: flat windows after the
+    first ones mean bounded memory (a JVM's RSS climbs until its heap reaches -Xmx; a process
+    the chaos killed starts again from its start-up size)."""
+    out: dict[str, dict[int, list[float]]] = {}
+    for sample in samples:
+        for name, value in sample.items():
+            if name not in ("t_s", "lag") and value:
+                out.setdefault(name, {}).setdefault(sample["t_s"] // window_s, []).append(value)
+    return {name: [round(statistics.median(w[k]), 1) for k in sorted(w)]
+            for name, w in out.items()}
+
+
 def memory_growth(samples: list[dict]) -> dict[str, tuple[float, float]]:
     """process → (median RSS MB of the first fifth, of the last fifth) of the samples."""
     n = max(1, len(samples) // 5)
@@ -293,6 +316,7 @@ def main() -> int:
     run.done.set()
     for t in threads:
         t.join(timeout=60)
+    stop_stream(settings)  # after the supervision loop ended, so nothing restarts it
 
     truth = read_truth(truth_path)
     want = expected_copies(truth)
@@ -304,6 +328,7 @@ def main() -> int:
     end = traffic_end.replace(minute=0, second=0, microsecond=0) + hour
     report = audit_via_api(settings, truth_hourly(truth), start, end)
     growth = memory_growth(run.samples)
+    windows = memory_by_window(run.samples)
     lags = [s["lag"] for s in run.samples if s.get("lag") is not None]
 
     print(f"\n[soak] {args.minutes:g} min at {args.rate:,.0f} events/s; load average at the "
@@ -318,9 +343,9 @@ def main() -> int:
           f"{'ALL EXACT' if report.ok else 'PROBLEMS'}")
     if not report.ok:
         print(report.text())
-    print("  resident memory MB (first fifth → last fifth of the run):")
+    print("  resident memory MB (first fifth → last fifth of the run; median per 5 min):")
     for name, (first, last) in growth.items():
-        print(f"    {name:<20} {first:8.1f} → {last:8.1f}")
+        print(f"    {name:<20} {first:8.1f} → {last:8.1f}   {windows.get(name)}")
     by_minute: dict[int, int] = {}
     for sample in run.samples:
         if sample.get("lag") is not None:
@@ -342,7 +367,8 @@ def main() -> int:
                 "archived_rows": sum(got.values()), "lost": lost, "duplicated": doubled,
                 "served_exact": report.ok, "lag_max": max(lags, default=None),
                 "lag_last": lags[-1] if lags else None,
-                "rss_mb_first_last": {k: list(v) for k, v in growth.items()}}
+                "rss_mb_first_last": {k: list(v) for k, v in growth.items()},
+                "rss_mb_per_5min": windows}
         with open(out, "a", encoding="utf-8") as f:
             f.write(json.dumps(line, sort_keys=True) + "\n")
     return 0 if lost == 0 and doubled == 0 and report.ok and summary.failed == 0 else 1

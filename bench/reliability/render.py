@@ -109,9 +109,6 @@ def render(figures: Path, outcomes: dict[str, dict], groups: dict[str, list[str]
         "A scenario writes its figures only after its last assertion passed; these have none "
         "(not run, or the test did not pass — see the run's pytest output):", "",
         *(f"- {TITLES[s]} (`{TESTS[s]}`)" for s in TITLES if s not in ran),
-        "- Soak with chaos (issue 9, item 5: 30 min at 2,000 events/s while the archive task, "
-        "the streaming driver and a Kafka broker are killed at random) — its script appends "
-        "its figures to the same file; not run here." if "soak" not in ran else "",
         "",
         "## How to run", "",
         "```bash",
@@ -119,6 +116,10 @@ def render(figures: Path, outcomes: dict[str, dict], groups: dict[str, list[str]
         ".venv/bin/python bench/reliability/run.py",
         "# one group: " + ", ".join(sorted(groups)),
         ".venv/bin/python bench/reliability/run.py --only outages",
+        "# the soak with chaos (30 min at 2,000 events/s on a stack of its own), then its figures",
+        "env $(cat bench/soak.env) LAE_RELIABILITY_REPORT=soak.jsonl \\",
+        "    .venv/bin/python bench/soak.py",
+        ".venv/bin/python bench/reliability/run.py --collect soak.jsonl",
         "```",
         "",
     ]

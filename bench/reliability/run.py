@@ -5,8 +5,8 @@ compared event by event); each appends its figures as one JSON line to the file 
 ``LAE_RELIABILITY_REPORT`` (tests/integration/faults.record_figures). This script runs them
 with that variable set, then renders the page (``render.py``) from the figures and the
 pytest outcome of each scenario. Nothing on the page is typed in by hand. Each group runs as
-its own pytest process with its own figures file (``$LAE_STATE_DIR/reliability/figures-<group>
-.jsonl``), so re-running one group replaces only its rows.
+its own pytest process with its own figures file (``docs/reliability/figures-<group>.jsonl``,
+committed with the page), so re-running one group replaces only its rows.
 
     env $(cat <your env block>) .venv/bin/python bench/reliability/run.py            # all
     .venv/bin/python bench/reliability/run.py --only outages                         # a group
@@ -15,7 +15,8 @@ its own pytest process with its own figures file (``$LAE_STATE_DIR/reliability/f
 Groups: ``broker_kill`` (3-broker Kafka, SIGKILL of a broker; starts 3 JVMs), ``outages``
 (S3, Kafka, Cassandra stopped under work), ``bad_view`` (human mistake + recovery),
 ``spark_cluster`` (batch on a standalone master + 2 workers vs local). The soak with chaos
-(issue 9 item 5) adds its own lines to the same file when it runs; the page shows every
+(issue 9 item 5) is a script on a stack of its own; take its figures in with
+``run.py --collect <its LAE_RELIABILITY_REPORT file>`` (group ``soak``). The page shows every
 scenario it finds.
 """
 
@@ -30,6 +31,7 @@ import xml.etree.ElementTree as ET  # noqa: S405 - parsing pytest's own junit fi
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+FIGURES = ROOT / "docs" / "reliability"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from render import render  # noqa: E402 - after the path tweak
@@ -41,11 +43,14 @@ GROUPS = {
     "bad_view": ["tests/integration/test_recovery_bad_view.py"],
     "spark_cluster": ["tests/integration/test_spark_cluster.py"],
 }
+# Scenarios measured by a script rather than pytest: their figures are taken in with
+# ``--collect`` (the soak runs for 30 min on a stack of its own, so `run.py` never starts it).
+SCRIPT_GROUPS = {"soak": ["bench/soak.py"]}
 
 SCENARIO_GROUP = {"kafka_broker_kill": "broker_kill", "kafka_outage_under_load": "outages",
                   "s3_outage_mid_archive": "outages", "cassandra_killed_mid_batch": "outages",
                   "bad_view_deploy_recovery": "bad_view",
-                  "spark_standalone_batch": "spark_cluster"}
+                  "spark_standalone_batch": "spark_cluster", "soak_with_chaos": "soak"}
 
 
 def _outcomes(junit: Path) -> dict[str, dict]:
@@ -62,7 +67,7 @@ def _outcomes(junit: Path) -> dict[str, dict]:
     return out
 
 
-def _collect(source: Path, state: Path) -> None:
+def _collect(source: Path, figures_dir: Path, state: Path) -> None:
     """Split a pytest run's figures into the groups' files. A scenario writes its figures only
     after its last assertion, so a line means that test passed; its junit result is dropped
     (the page then says "passed (figures)")."""
@@ -74,13 +79,13 @@ def _collect(source: Path, state: Path) -> None:
             continue
         line = json.loads(raw)
         test_file = line.get("test", "").split("::")[0]
-        for group, files in GROUPS.items():
+        for group, files in {**GROUPS, **SCRIPT_GROUPS}.items():
             if test_file in files or SCENARIO_GROUP.get(line["scenario"]) == group:
                 by_group.setdefault(group, []).append(raw)
                 break
     for group, lines in by_group.items():
         # The newest line of a scenario wins; the group's other scenarios are kept.
-        path = state / f"figures-{group}.jsonl"
+        path = figures_dir / f"figures-{group}.jsonl"
         latest = {}
         for raw in [*(path.read_text().splitlines() if path.exists() else []), *lines]:
             if raw.strip():
@@ -94,8 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", choices=sorted(GROUPS), default=None)
     parser.add_argument("--state", default=None,
-                        help="where figures and pytest results are kept "
-                             "(default: $LAE_STATE_DIR/reliability)")
+                        help="where pytest results are kept (default: $LAE_STATE_DIR/reliability)")
+    parser.add_argument("--figures", default=str(FIGURES),
+                        help="where each group's figures are kept (default: docs/reliability, "
+                             "committed next to the page so it can be re-rendered)")
     parser.add_argument("--output", default=str(ROOT / "docs" / "RELIABILITY.md"))
     parser.add_argument("--render-only", action="store_true",
                         help="render the page from the figures of the last run")
@@ -108,15 +115,18 @@ def main(argv: list[str] | None = None) -> int:
 
         args.state = get_settings().state_dir / "reliability"
     state = Path(args.state)
-    state.mkdir(parents=True, exist_ok=True)
+    figures_dir = Path(args.figures)
+    for d in (state, figures_dir):
+        d.mkdir(parents=True, exist_ok=True)
     exit_codes = {}
     if args.collect:
-        _collect(Path(args.collect), state)
+        _collect(Path(args.collect), figures_dir, state)
     elif not args.render_only:
         # One pytest run per group, each with its own figures and results, so re-running a
         # group replaces only its part of the page.
         for group in args.only or GROUPS:
-            figures, junit = state / f"figures-{group}.jsonl", state / f"junit-{group}.xml"
+            figures = figures_dir / f"figures-{group}.jsonl"
+            junit = state / f"junit-{group}.xml"
             figures.unlink(missing_ok=True)
             t0 = time.monotonic()
             # `-m integration` replaces the default `-m 'not cluster'`: cluster scenarios run.
@@ -130,8 +140,8 @@ def main(argv: list[str] | None = None) -> int:
                   flush=True)
     outcomes: dict[str, dict] = {}
     figure_lines: list[str] = []
-    for group in GROUPS:
-        junit, figures = state / f"junit-{group}.xml", state / f"figures-{group}.jsonl"
+    for group in [*GROUPS, *SCRIPT_GROUPS]:
+        junit, figures = state / f"junit-{group}.xml", figures_dir / f"figures-{group}.jsonl"
         if junit.exists():
             outcomes.update(_outcomes(junit))
         if figures.exists():
