@@ -32,3 +32,13 @@ def test_day_views_drop_duplicates_and_events_outside_the_day(spark):
     got = {(r["status_class"], r["requests"], r["errors"], r["bytes"]) for r in minute.collect()}
     assert got == {("2xx", 1, 0, 10), ("5xx", 1, 1, 5)}
     assert sum(r["requests"] for r in hour.collect()) == 2
+
+
+def test_sql_conf_sets_for_the_block_and_restores(spark):
+    from lae.batch.compute import BATCH_SQL_CONF, sql_conf
+
+    key = "spark.sql.optimizer.windowGroupLimitThreshold"
+    before = spark.conf.get(key)
+    with sql_conf(spark, BATCH_SQL_CONF):
+        assert spark.conf.get(key) == BATCH_SQL_CONF[key]
+    assert spark.conf.get(key) == before

@@ -48,3 +48,16 @@ def test_compare_counts_reports_every_difference():
     assert compare_counts({"a": 2, "b": 1}, {"a": 2, "b": 1}) == []
     assert compare_counts({"a": 2}, {"a": 1, "c": 4}) == [
         "a: master dataset 2, published 1", "c: master dataset 0, published 4"]
+
+
+def test_partition_groups_hold_rows_of_one_partition_key_and_at_most_size_rows():
+    from lae.batch.store import partition_groups
+
+    d1, d2 = date(2026, 1, 1), date(2026, 1, 2)
+    values = [("a", d1, i) for i in range(5)] + [("b", d1, 9), ("a", d2, 7), ("a", d1, 5)]
+    groups = list(partition_groups(values, size=2))
+    for group in groups:
+        assert 1 <= len(group) <= 2
+        assert len({v[:2] for v in group}) == 1  # one partition per unlogged batch
+    assert sorted(v for g in groups for v in g) == sorted(values)  # every row exactly once
+    assert len(groups) == 3 + 1 + 1  # six rows of (a, d1) in pairs, then (b, d1) and (a, d2)

@@ -6,6 +6,8 @@ lae.batch.store and lae.batch.job.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
@@ -17,6 +19,30 @@ if TYPE_CHECKING:
 # The Kafka coordinates that order copies of one event: the first one archived wins. Any total
 # order would do (copies are the same event); this one makes the choice reproducible.
 FIRST_COPY_ORDER = ("topic", "partition", "offset")
+
+# Spark SQL settings of the batch job (lae.batch.job sets them around its own work only).
+BATCH_SQL_CONF: dict[str, str] = {
+    # ``row_number() = 1`` makes the optimizer put a per-partition top-1 (WindowGroupLimit)
+    # before the de-dup shuffle, and that needs a sort of every input row by event_id; with
+    # duplicates rare it drops almost nothing, so that sort was pure cost.
+    "spark.sql.optimizer.windowGroupLimitThreshold": "-1",
+}
+
+
+@contextmanager
+def sql_conf(spark: SparkSession, conf: Mapping[str, str]) -> Iterator[None]:
+    """Set SQL properties for a block, then restore the previous values (a shared session)."""
+    before = {key: spark.conf.get(key, None) for key in conf}
+    for key, value in conf.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime
 
 from lae.batch import store
-from lae.batch.compute import day_views, read_day
+from lae.batch.compute import BATCH_SQL_CONF, day_views, read_day, sql_conf
 from lae.cassandra import connect
 from lae.config import Settings
 
@@ -73,6 +73,12 @@ def recompute(spark, settings: Settings, day: date, batch_id: str | None = None,
     aggregate, materialized in the cache), ``write`` (Cassandra inserts + verify) and
     ``publish`` (pointer, watermark, clean-up), for the benchmark.
     """
+    with sql_conf(spark, BATCH_SQL_CONF):
+        return _recompute(spark, settings, day, batch_id, timings)
+
+
+def _recompute(spark, settings: Settings, day: date, batch_id: str | None,
+               timings: dict[str, float] | None) -> Result:
     t = timings if timings is not None else {}
     started = time.perf_counter()
     batch_id = batch_id or store.new_batch_id()

@@ -4,8 +4,9 @@ The life of a batch of one day (``view_name`` 'metrics'):
 
 1. ``register`` — a ``batch_runs`` row (state 'writing') naming the services it will write,
    before any view row exists: whatever happens next, clean-up can find the slice.
-2. ``write_partition`` (inside Spark's ``foreachPartition``) — prepared INSERTs with bounded
-   concurrency into ``batch_metrics_minute`` / ``_hour`` under the new ``batch_id``.
+2. ``write_partition`` (inside Spark's ``foreachPartition``) — prepared INSERTs, in unlogged
+   single-partition batches with bounded concurrency, into ``batch_metrics_minute`` /
+   ``_hour`` under the new ``batch_id``.
 3. ``verify`` — rows and sum(requests) read back per service equal the DataFrame's.
 4. ``publish`` — ONE conditional upsert of ``batch_published`` (view, day) → batch_id. Readers
    look the pointer up first, so until this write they see the old batch, after it the new
@@ -34,9 +35,17 @@ VIEW = "metrics"
 TABLES = {"minute": "batch_metrics_minute", "hour": "batch_metrics_hour"}
 MEASURES = ("requests", "errors", "client_errors", "bytes", "latency_sum", "latency_max",
             "latency_hist", "users_hll")
-# In-flight INSERTs per Spark partition: enough to hide the round trip, few enough not to
-# overload one local node (the driver's default per-host request limit is far higher).
-WRITE_CONCURRENCY = 32
+# Rows per unlogged batch. A batch only ever holds rows of one partition (service, day), so
+# Cassandra applies it as ONE mutation: one request and one commit-log entry instead of
+# BATCH_ROWS, and no batch log (Cassandra's batch-size warn/fail thresholds only concern
+# batches spanning several partitions). Row-at-a-time INSERTs spent most of the write in the
+# driver's per-request overhead.
+BATCH_ROWS = 50
+# In-flight batches per Spark partition: enough to hide the round trip, few enough not to
+# overload one local node.
+WRITE_CONCURRENCY = 8
+# Rows read from Spark, grouped into batches and sent, per round (bounds the Python memory).
+WRITE_CHUNK_ROWS = 5000
 # Rows per page when reading a slice back to verify it.
 VERIFY_PAGE_ROWS = 5000
 
@@ -75,30 +84,43 @@ def row_values(row, batch_id: str, bucket: str) -> tuple:
 
 def write_partition(rows: Iterator, settings: Settings, batch_id: str, bucket: str) -> None:
     """Write one Spark partition of view rows; runs on an executor (its own session)."""
-    from cassandra.concurrent import execute_concurrent_with_args
+    from itertools import islice
+
+    from cassandra.concurrent import execute_concurrent
+    from cassandra.query import BatchStatement, BatchType
 
     from lae.cassandra import connect
+
+    def batch_of(values: list[tuple]) -> BatchStatement:
+        batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+        for v in values:
+            batch.add(insert, v)
+        return batch
 
     session = connect(settings)
     try:
         insert = session.prepare(insert_cql(settings.keyspace, bucket))
-        batch: list[tuple] = []
-        for row in rows:
-            batch.append(row_values(row, batch_id, bucket))
-            if len(batch) >= 1000:
-                _execute(session, execute_concurrent_with_args, insert, batch)
-                batch = []
-        if batch:
-            _execute(session, execute_concurrent_with_args, insert, batch)
+        rows = iter(rows)
+        while chunk := [row_values(r, batch_id, bucket) for r in islice(rows, WRITE_CHUNK_ROWS)]:
+            # raise_on_first_error: a failed write fails the Spark task (and the job); nothing
+            # is published, and the retry writes a new batch.
+            execute_concurrent(session, ((batch_of(g), None) for g in partition_groups(chunk)),
+                               concurrency=WRITE_CONCURRENCY, raise_on_first_error=True)
     finally:
         session.cluster.shutdown()
 
 
-def _execute(session, execute_concurrent_with_args, insert, batch: list[tuple]) -> None:
-    # raise_on_first_error: a failed write fails the Spark task (and the job); nothing is
-    # published, and the retry writes a new batch.
-    execute_concurrent_with_args(session, insert, batch, concurrency=WRITE_CONCURRENCY,
-                                 raise_on_first_error=True)
+def partition_groups(values: Iterable[tuple], size: int = BATCH_ROWS) -> Iterator[list[tuple]]:
+    """``row_values`` tuples in groups of at most ``size`` rows of ONE partition key each.
+
+    (service, day), the tables' partition key, are the first two values.
+    """
+    by_partition: dict[tuple, list[tuple]] = {}
+    for v in values:
+        by_partition.setdefault(v[:2], []).append(v)
+    for rows in by_partition.values():
+        for i in range(0, len(rows), size):
+            yield rows[i:i + size]
 
 
 def register(session, keyspace: str, day: date, batch_id: str, services: Iterable[str]) -> None:
