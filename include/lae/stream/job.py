@@ -172,6 +172,7 @@ def monitor(queries: dict, session, settings: Settings, watermark: SharedWaterma
     written: dict[str, int] = {}
     touched = checked = 0.0
     crash_after, batches_seen = _crash_after(), 0
+    progress_log = os.environ.get("LAE_STREAM_PROGRESS_LOG")
     while True:
         for part, query in queries.items():
             if not query.isActive:
@@ -183,7 +184,13 @@ def monitor(queries: dict, session, settings: Settings, watermark: SharedWaterma
             progress = query.lastProgress
             if progress is None or progress.batchId <= written.get(part, -1):
                 continue
-            hb = heartbeat_of(json.loads(progress.json))
+            report = json.loads(progress.json)
+            if progress_log:
+                # LAE_STREAM_PROGRESS_LOG: every report as a JSON line, for
+                # bench/bench_freshness.py's breakdown of micro-batch times.
+                with open(progress_log, "a") as out:
+                    out.write(json.dumps(report) + "\n")
+            hb = heartbeat_of(report)
             if not _tolerant(store.write_heartbeat, session, ks, hb, trig[part]):
                 continue  # written on the next poll
             written[part] = hb.batch_id
