@@ -122,16 +122,11 @@ def duckdb_minutes(local: Path) -> tuple[float, dict]:
 
 def spark_same_sql(spark, bucket: str) -> tuple[float, dict]:
     """Spark computing DuckDB's aggregates (DUCKDB_SQL) from the day's objects on S3."""
-    from contextlib import nullcontext
-
     import pyspark.sql.functions as F
 
-    from lae.batch import compute
-    from lae.batch.compute import dedupe, in_day, read_day
+    from lae.batch.compute import BATCH_SQL_CONF, dedupe, in_day, read_day, sql_conf
 
-    # The job's own SQL settings, where this version of lae.batch has them.
-    conf = getattr(compute, "BATCH_SQL_CONF", None)
-    with compute.sql_conf(spark, conf) if conf else nullcontext():
+    with sql_conf(spark, BATCH_SQL_CONF):  # the job's own SQL settings
         t0 = time.perf_counter()
         events = in_day(dedupe(read_day(spark, bucket, DAY)), DAY)
         minutes = events.groupBy(
