@@ -15,7 +15,14 @@ on a fresh topic and keyspace of its own, then for each rate sends generated tra
 - baseline in the same run: the time for the same messages to reach a plain Kafka consumer
   (record CreateTime → receipt), the floor any Kafka-fed layer pays;
 - consumer lag over time (the minute query's heartbeat), the trigger interval, CPU% and RSS of
-  the job's processes (driver + JVM, psutil), and the load average (other work on the machine).
+  the job's processes (driver + JVM, psutil), and the load average (other work on the machine);
+- where a micro-batch's time goes: the job writes every progress report it reads
+  (``LAE_STREAM_PROGRESS_LOG``); per query, the medians of ``durationMs`` parts and of the
+  state operators' update/removal/commit times over the measured window, and the hour rollup's
+  pass time (its heartbeat).
+
+``--env KEY=VALUE`` passes settings to the job (e.g. ``LAE_STREAM_SHUFFLE_PARTITIONS=4``) for
+A/B runs; compare runs only when taken back to back (note the load average).
 
 Events of the first ``--warmup`` seconds of each rate are excluded from the percentiles (the
 queries' first micro-batches compile their plans); their count is printed.
@@ -26,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import threading
 import time
@@ -150,26 +158,74 @@ def sample_job(cfg, session, stop: threading.Event, samples: list[dict]) -> None
     from lae.stream import process, store
     from lae.stream.job import query_names
 
-    name = query_names()["minute"]
+    name, hour = query_names()["minute"], query_names()["hour"]
     procs: dict[int, psutil.Process] = {}
     while not stop.wait(2.0):
         record = process.read_pid(cfg, store.JOB)
         members = process.group_members(record) if record else []
-        cpu = rss = 0.0
+        cpu = rss = cpu_s = 0.0
         for p in members:
             proc = procs.setdefault(p.pid, p)
             try:
                 cpu += proc.cpu_percent(None)
                 rss += proc.memory_info().rss
+                times = proc.cpu_times()
+                cpu_s += times.user + times.system
             except psutil.Error:
                 continue
         try:
-            hb = store.read_heartbeats(session, cfg.keyspace).get(name, {})
+            hbs = store.read_heartbeats(session, cfg.keyspace)
         except Exception:
-            hb = {}
-        samples.append({"t": time.time(), "cpu": cpu, "rss_mb": rss / 2**20,
+            hbs = {}
+        hb = hbs.get(name, {})
+        done = sum(sum(parts.values()) for parts in (hb.get("offsets") or {}).values())
+        samples.append({"t": time.time(), "cpu": cpu, "cpu_s": cpu_s, "done": done,
+                        "rss_mb": rss / 2**20,
                         "lag": hb.get("lag"), "batch_ms": hb.get("processing_ms"),
+                        "hour_ms": hbs.get(hour, {}).get("processing_ms"),
                         "load1": os.getloadavg()[0]})
+
+
+DURATIONS = ("triggerExecution", "latestOffset", "queryPlanning", "getBatch", "walCommit",
+             "addBatch", "commitOffsets")
+STATE_TIMES = ("allUpdatesTimeMs", "allRemovalsTimeMs", "commitTimeMs")
+
+
+def progress_breakdown(path: str, since: float, until: float) -> dict:
+    """Per query: micro-batches started in [since, until] and the medians of their timings."""
+    from lae.stream.progress import parse_time
+
+    by_query: dict[str, list[dict]] = defaultdict(list)
+    try:
+        lines = open(path).read().splitlines()  # noqa: SIM115 - the job appends to it
+    except FileNotFoundError:
+        return {}
+    for line in lines:
+        try:
+            report = json.loads(line)
+        except ValueError:
+            continue  # the job may be writing the last line
+        started = parse_time(report.get("timestamp"))
+        if started is not None and since <= started.timestamp() <= until:
+            by_query[report.get("name") or "?"].append(report)
+    out = {}
+    for name, reports in by_query.items():
+        def median(values):
+            values = [v for v in values if v is not None]
+            return statistics.median(values) if values else None
+        summary = {"batches": len(reports),
+                   "rows_median": median([r.get("numInputRows") for r in reports])}
+        for part in DURATIONS:
+            summary[f"{part}_ms"] = median([(r.get("durationMs") or {}).get(part)
+                                            for r in reports])
+        for i, op in enumerate(reports[-1].get("stateOperators", [])):
+            key = f"op{i}_{op.get('operatorName', '?')}"
+            ops = [r["stateOperators"][i] for r in reports
+                   if len(r.get("stateOperators", [])) > i]
+            summary[key] = {t: median([o.get(t) for o in ops]) for t in STATE_TIMES}
+            summary[key]["rows_total_max"] = max(o.get("numRowsTotal") or 0 for o in ops)
+        out[name] = summary
+    return out
 
 
 def wait_ready(cfg, session, timeout_s: float) -> float:
@@ -193,7 +249,7 @@ def wait_ready(cfg, session, timeout_s: float) -> float:
 
 
 def run_rate(cfg, session, rate: float, duration: float, warmup: float, poll: float,
-             seed: int) -> dict:
+             seed: int, progress_log: str) -> dict:
     produced, fresh, floor, samples = Produced(), [], [], []
     stop = threading.Event()
     threads = [
@@ -215,9 +271,17 @@ def run_rate(cfg, session, rate: float, duration: float, warmup: float, poll: fl
     for t in threads:
         t.join(timeout=30)
     cutoff = t0 + warmup
+    breakdown = progress_breakdown(progress_log, cutoff, t0 + sent_seconds)
     measured = [f for t, f in fresh if t >= cutoff]
     floor_measured = [f for t, f in floor if t >= cutoff]
     half = len(samples) // 2
+    # CPU seconds the job spent per 1,000 events its minute query got through: robust to other
+    # work on the machine, which stretches every time above but not this (much).
+    counted = [s for s in samples if s["t"] >= cutoff and s["done"]]
+    cpu_per_1k = None
+    if len(counted) >= 2 and counted[-1]["done"] > counted[0]["done"]:
+        cpu_per_1k = round((counted[-1]["cpu_s"] - counted[0]["cpu_s"]) * 1000
+                           / (counted[-1]["done"] - counted[0]["done"]), 3)
     lags = [s["lag"] for s in samples if s["lag"] is not None]
     first = [s["lag"] for s in samples[:half] if s["lag"] is not None]
     second = [s["lag"] for s in samples[half:] if s["lag"] is not None]
@@ -236,9 +300,14 @@ def run_rate(cfg, session, rate: float, duration: float, warmup: float, poll: fl
         "lag_series": [(round(s["t"] - t0), s["lag"]) for s in samples][::5],
         "cpu_pct_mean": round(statistics.mean(s["cpu"] for s in samples), 1) if samples else None,
         "rss_mb_max": round(max((s["rss_mb"] for s in samples), default=0)),
+        "cpu_s_per_1k_events": cpu_per_1k,
         "batch_ms_median": statistics.median([s["batch_ms"] for s in samples
                                               if s["batch_ms"] is not None] or [float("nan")]),
         "load1_mean": round(statistics.mean(s["load1"] for s in samples), 1) if samples else None,
+        "hour_rollup_ms_median": statistics.median([s["hour_ms"] for s in samples
+                                                    if s.get("hour_ms") is not None]
+                                                   or [float("nan")]),
+        "progress": breakdown,
     }
 
 
@@ -253,6 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--poll", type=float, default=0.25)
     parser.add_argument("--max-offsets", type=int, default=100_000)
+    parser.add_argument("--env", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="extra environment of the job (settings, PYSPARK_SUBMIT_ARGS)")
     args = parser.parse_args(argv)
 
     from lae.cassandra import connect
@@ -269,7 +340,9 @@ def main(argv: list[str] | None = None) -> int:
            "LAE_STREAM_STARTING_OFFSETS": "earliest", "LAE_STREAM_TRIGGER": args.trigger,
            "LAE_STREAM_ROLLUP_TRIGGER": args.rollup_trigger,
            "LAE_STREAM_SHUFFLE_PARTITIONS": "2", "LAE_STREAM_LEASE_TTL_S": "180",
-           "LAE_STREAM_MAX_OFFSETS_PER_TRIGGER": str(args.max_offsets)}
+           "LAE_STREAM_MAX_OFFSETS_PER_TRIGGER": str(args.max_offsets),
+           "LAE_STREAM_PROGRESS_LOG": f"{state_dir}/progress.jsonl"}
+    env.update(item.split("=", 1) for item in args.env)
     with mock.patch.dict(os.environ, env):
         cfg = Settings.from_env()
     session = connect(cfg)
@@ -284,7 +357,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"job: {started['action']} pid {started.get('pid')}", flush=True)
         print(f"job warm after {wait_ready(cfg, session, 1800):.0f}s", flush=True)
         for i, rate in enumerate(args.rates):
-            result = run_rate(cfg, session, rate, args.duration, args.warmup, args.poll, 100 + i)
+            result = run_rate(cfg, session, rate, args.duration, args.warmup, args.poll, 100 + i,
+                              env["LAE_STREAM_PROGRESS_LOG"])
             results.append(result)
             print(json.dumps(result), flush=True)
     finally:
@@ -294,18 +368,21 @@ def main(argv: list[str] | None = None) -> int:
             process.kill(record)
         session.execute(f"DROP KEYSPACE IF EXISTS {cfg.keyspace}", timeout=120)
         session.cluster.shutdown()
+        # The state store (hundreds of MB at 5,000 events/s); the job's log stays.
+        shutil.rmtree(f"{state_dir}/checkpoint", ignore_errors=True)
     print(f"\ntrigger={args.trigger} rollup_trigger={args.rollup_trigger} master={args.master} "
           f"duration={args.duration:.0f}s/rate "
-          f"poll={args.poll}s partitions={cfg.raw_partitions}")
+          f"poll={args.poll}s partitions={cfg.raw_partitions} env={args.env}")
     print(f"{'rate':>6} {'sent/s':>7} {'p50 s':>6} {'p99 s':>6} {'floor p50':>9} "
-          f"{'floor p99':>9} {'lag max':>8} {'lag 1st/2nd half':>18} {'cpu%':>5} {'rss MB':>6} "
-          f"{'load1':>5}")
+          f"{'floor p99':>9} {'lag max':>8} {'lag 1st/2nd half':>18} {'cpu%':>5} {'cpu s/1k':>8} "
+          f"{'rss MB':>6} {'load1':>5}")
     for r in results:
         print(f"{r['rate']:>6.0f} {r['achieved_rate']:>7} {r['fresh_p50_s']:>6} "
               f"{r['fresh_p99_s']:>6} {r['floor_p50_s']:>9} {r['floor_p99_s']:>9} "
               f"{r['lag_max']!s:>8} "
               f"{r['lag_mean_first_half']!s:>8}/{r['lag_mean_second_half']!s:<9} "
-              f"{r['cpu_pct_mean']!s:>5} {r['rss_mb_max']:>6} {r['load1_mean']!s:>5}")
+              f"{r['cpu_pct_mean']!s:>5} {r['cpu_s_per_1k_events']!s:>8} {r['rss_mb_max']:>6} "
+              f"{r['load1_mean']!s:>5}")
     return 0
 
 
