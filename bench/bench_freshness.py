@@ -18,8 +18,8 @@ on a fresh topic and keyspace of its own, then for each rate sends generated tra
   the job's processes (driver + JVM, psutil), and the load average (other work on the machine);
 - where a micro-batch's time goes: the job writes every progress report it reads
   (``LAE_STREAM_PROGRESS_LOG``); per query, the medians of ``durationMs`` parts and of the
-  state operators' update/removal/commit times over the measured window, and the hour view's
-  micro-batch time (its heartbeat).
+  state operators' update/removal/commit times over the measured window, and the hour rollup's
+  pass time (its heartbeat).
 
 ``--env KEY=VALUE`` passes settings to the job (e.g. ``LAE_STREAM_SHUFFLE_PARTITIONS=4``) for
 A/B runs; compare runs only when taken back to back (note the load average).
@@ -304,7 +304,7 @@ def run_rate(cfg, session, rate: float, duration: float, warmup: float, poll: fl
         "batch_ms_median": statistics.median([s["batch_ms"] for s in samples
                                               if s["batch_ms"] is not None] or [float("nan")]),
         "load1_mean": round(statistics.mean(s["load1"] for s in samples), 1) if samples else None,
-        "hour_ms_median": statistics.median([s["hour_ms"] for s in samples
+        "hour_rollup_ms_median": statistics.median([s["hour_ms"] for s in samples
                                                     if s.get("hour_ms") is not None]
                                                    or [float("nan")]),
         "progress": breakdown,

@@ -141,6 +141,34 @@ def _assert_rows_equal(got: dict, want: dict) -> None:
         assert estimate(row.users_hll) == pytest.approx(len(exp["users"]), rel=0.03, abs=1), key
 
 
+def _assert_hour_rows_roll_up(session, ks: str, services, days, want: dict) -> None:
+    """rt hour rows (rolled up from the minute rows by lae.stream.rollup) against the expected
+    minute measures summed per hour: requests, errors, bytes, histogram, latency max."""
+    hours: dict[tuple, dict] = defaultdict(lambda: {"requests": 0, "errors": 0, "bytes": 0,
+                                                    "latency_max": 0.0,
+                                                    "hist": defaultdict(int)})
+    for (service, minute, path, status_class), exp in want.items():
+        acc = hours[(service, minute.replace(minute=0), path, status_class)]
+        for col in ("requests", "errors", "bytes"):
+            acc[col] += exp[col]
+        acc["latency_max"] = max(acc["latency_max"], exp["latency_max"])
+        for bucket, n in exp["hist"].items():
+            acc["hist"][bucket] += n
+    got = {}
+    for service in services:
+        for day in days:
+            for r in session.execute(f"SELECT * FROM {ks}.rt_metrics_hour "  # noqa: S608
+                                     "WHERE service = %s AND day = %s", (service, day)):
+                got[(r.service, r.hour.replace(tzinfo=UTC), r.path, r.status_class)] = r
+    assert got.keys() == hours.keys(), sorted(set(got) ^ set(hours))[:5]
+    for key, exp in hours.items():
+        row = got[key]
+        assert (row.requests, row.errors, row.bytes, row.latency_max) == (
+            exp["requests"], exp["errors"], exp["bytes"], exp["latency_max"]), key
+        assert list(row.latency_hist) == [exp["hist"].get(i, 0)
+                                          for i in range(len(row.latency_hist))], key
+
+
 def _topic_end(cfg) -> dict[str, int]:
     from kafka import KafkaConsumer, TopicPartition
 
@@ -300,6 +328,8 @@ def test_kill_driver_twice_supervisor_restarts_and_nothing_is_lost_or_doubled(
     services = {t["service"] for t in sent["A"] + sent["B"] + parts if t["service"]}
     want = _expected(sent["A"] + sent["B"] + parts)
     _assert_rows_equal(_rt_minutes(session, cfg.keyspace, services, (D1, D2)), want)
+    # The hour rows too: every hour the killed drivers left un-rolled was caught up.
+    _assert_hour_rows_roll_up(session, cfg.keyspace, services, (D1, D2), want)
     starts = store.restarts_since(session, cfg.keyspace, store.hour_ago())
     assert len(starts) == 3
     assert [a["kind"] for a in alerts].count("stream_restart") == 3

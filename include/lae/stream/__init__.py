@@ -4,7 +4,8 @@ the ``rt_`` tables, and what keeps it alive.
 - ``transforms``: parse/validate (lae.schema.spark), watermark + de-duplication, the views of
   ``lae.views`` (the batch job's functions), DLQ and late-event frames — pure DataFrame code.
 - ``sinks``: the ``foreachBatch`` upserts (idempotent on replay); ``progress``: a progress
-  report → heartbeat; ``job``: the three queries and the driver's monitor loop.
+  report → heartbeat; ``job``: the two queries and the driver's monitor loop; ``rollup``: the
+  hour rows, rolled up from the rt minute rows with ``lae.views.metrics_hour``.
 - ``lease`` / ``process`` / ``supervisor``: one instance at a time (Cassandra lease), the
   detached local process, the supervision pass of the ``streaming_supervisor`` DAG, and the
   operator's start/stop (``streaming_control`` DAG, ``lae stream start|stop|status``).

@@ -1,8 +1,11 @@
-"""The streaming job: three queries over ``logs.raw``, a monitor loop, the lease kept alive.
+"""The streaming job: two queries over ``logs.raw``, the hour rollup, a monitor loop, the lease.
 
-- ``<job>_minute`` / ``<job>_hour``: parse → on-time events (watermark + de-duplication) →
-  ``metrics_minute`` / ``metrics_hour_from_events`` → update mode → upsert into ``rt_`` tables.
-  Two queries because Spark cannot chain the hour rollup after the minute aggregation.
+- ``<job>_minute``: parse → on-time events (watermark + de-duplication) → ``metrics_minute`` →
+  update mode → upsert into ``rt_metrics_minute``.
+- ``<job>_hour``: no query — a driver thread (``lae.stream.rollup``) rolls the changed hours of
+  ``rt_metrics_minute`` up into ``rt_metrics_hour`` with ``lae.views.metrics_hour`` every rollup
+  interval, and writes the ``<job>_hour`` heartbeat (the minute offsets the hour rows reflect).
+  A query of its own would read, parse and de-duplicate the whole topic once more.
 - ``<job>_intake``: parse → rejected records to ``logs.dlq``, late events to
   ``stream_late_events``.
 
@@ -32,6 +35,7 @@ from lae.config import Settings
 from lae.stream import store
 from lae.stream.lease import LeaseHeldError, LeaseLostError, StreamLease, default_owner
 from lae.stream.progress import heartbeat_of
+from lae.stream.rollup import HourMarks, HourRollup
 from lae.stream.sinks import SharedWatermark, intake_sink, rt_view_sink
 
 log = logging.getLogger(__name__)
@@ -43,6 +47,7 @@ CONTROL_EVERY_S = 10.0
 
 
 def query_names(job: str = store.JOB) -> dict[str, str]:
+    """The names of the job's heartbeat rows: its two queries and the hour rollup."""
     return {part: f"{job}_{part}" for part in ("minute", "hour", "intake")}
 
 
@@ -124,9 +129,11 @@ def _kafka_stream(spark, settings: Settings):
 
 
 def start_queries(spark, settings: Settings, session, watermark: SharedWatermark,
-                  job: str = store.JOB) -> dict:
-    """Start the three queries; returns part → StreamingQuery."""
-    from lae.stream.transforms import hour_view, minute_view, on_time_events, parse
+                  job: str = store.JOB,
+                  rollup_since: datetime | None = None) -> tuple[dict, HourRollup]:
+    """Start the two queries and the hour rollup (not yet its thread); returns
+    (part → StreamingQuery, the rollup). ``rollup_since``: see ``HourRollup``."""
+    from lae.stream.transforms import minute_view, on_time_events, parse
 
     names = query_names(job)
     if settings.stream_shuffle_partitions > 0:
@@ -138,10 +145,10 @@ def start_queries(spark, settings: Settings, session, watermark: SharedWatermark
     parsed = parse(_kafka_stream(spark, settings))
     events = on_time_events(parsed, settings.stream_watermark)
     fast, slow = settings.stream_trigger, settings.stream_rollup_trigger
+    marks = HourMarks()  # the minute sink marks, the rollup (started below) takes
     plans = {
         "minute": (minute_view(events), "update",
-                   rt_view_sink(session, ks, "minute"), fast),
-        "hour": (hour_view(events), "update", rt_view_sink(session, ks, "hour"), slow),
+                   rt_view_sink(session, ks, "minute", written=marks.mark_minute_rows), fast),
         "intake": (parsed, "append",
                    intake_sink(session, ks, names["intake"], settings.kafka_bootstrap,
                                settings.dlq_topic, watermark), slow),
@@ -154,7 +161,10 @@ def start_queries(spark, settings: Settings, session, watermark: SharedWatermark
                          .option("checkpointLocation", f"{root}/{names[part]}")
                          .trigger(processingTime=every)
                          .start())
-    return queries
+    rollup = HourRollup(spark, session, ks, queries["minute"], names["hour"],
+                        interval_s=trigger_ms(slow) / 1000, trigger_ms=trigger_ms(slow),
+                        marks=marks, catch_up_since=rollup_since)
+    return queries, rollup
 
 
 def _crash_after() -> int | None:
@@ -162,18 +172,39 @@ def _crash_after() -> int | None:
     return int(raw) if raw else None
 
 
+def _progress_log():
+    """``LAE_STREAM_PROGRESS_LOG=<path>``: append every progress report the monitor reads to
+    that file as JSON lines (bench/bench_freshness.py breaks micro-batch times down with it)."""
+    path = os.environ.get("LAE_STREAM_PROGRESS_LOG")
+    return open(path, "a", buffering=1) if path else None
+
+
 def monitor(queries: dict, session, settings: Settings, watermark: SharedWatermark,
             stop: Stop, keeper: LeaseKeeper | None, job: str = store.JOB,
-            poll_s: float = 0.5) -> int:
-    """Watch the queries until one fails (returns 1) or a stop is requested (returns 0)."""
+            poll_s: float = 0.5, rollup: threading.Thread | None = None) -> int:
+    """Watch the queries (and the rollup thread) until one fails (returns 1) or a stop is
+    requested (returns 0)."""
+    progress_log = _progress_log()
+    try:
+        return _watch(queries, session, settings, watermark, stop, keeper, job, poll_s, rollup,
+                      progress_log)
+    finally:
+        if progress_log is not None:
+            progress_log.close()
+
+
+def _watch(queries, session, settings, watermark, stop, keeper, job, poll_s, rollup,
+           progress_log) -> int:
     ks = settings.keyspace
     trig = {part: trigger_ms(settings.stream_trigger if part == "minute"
                              else settings.stream_rollup_trigger) for part in queries}
     written: dict[str, int] = {}
     touched = checked = 0.0
     crash_after, batches_seen = _crash_after(), 0
-    progress_log = os.environ.get("LAE_STREAM_PROGRESS_LOG")
     while True:
+        if rollup is not None and not rollup.is_alive():
+            log.error("the hour rollup thread died")
+            return EXIT_QUERY_FAILED
         for part, query in queries.items():
             if not query.isActive:
                 log.error("query %s stopped: %s", query.name, query.exception())
@@ -185,11 +216,8 @@ def monitor(queries: dict, session, settings: Settings, watermark: SharedWaterma
             if progress is None or progress.batchId <= written.get(part, -1):
                 continue
             report = json.loads(progress.json)
-            if progress_log:
-                # LAE_STREAM_PROGRESS_LOG: every report as a JSON line, for
-                # bench/bench_freshness.py's breakdown of micro-batch times.
-                with open(progress_log, "a") as out:
-                    out.write(json.dumps(report) + "\n")
+            if progress_log is not None:
+                progress_log.write(json.dumps(report) + "\n")
             hb = heartbeat_of(report)
             if not _tolerant(store.write_heartbeat, session, ks, hb, trig[part]):
                 continue  # written on the next poll
@@ -229,11 +257,13 @@ def _tolerant(fn, *args):
         return None
 
 
-def _initial_watermark(session, settings: Settings, job: str) -> datetime | None:
-    """Resume the late-event rule where the last run left it (the views' checkpoint restores
-    Spark's watermark the same way)."""
-    hb = store.read_heartbeats(session, settings.keyspace).get(query_names(job)["minute"])
-    return None if hb is None else hb.get("watermark")
+def _initial_watermarks(session, settings: Settings, job: str) -> tuple[datetime | None, ...]:
+    """(minute, hour) watermarks of the last run's heartbeats. The minute one resumes the
+    late-event rule where the last run left it (the views' checkpoint restores Spark's watermark
+    the same way); the hour one says from which hour on the rollup must catch up."""
+    hbs = store.read_heartbeats(session, settings.keyspace)
+    names = query_names(job)
+    return tuple((hbs.get(names[part]) or {}).get("watermark") for part in ("minute", "hour"))
 
 
 def run(spark_factory: Callable[[], object], settings: Settings, job: str = store.JOB,
@@ -258,8 +288,10 @@ def run(spark_factory: Callable[[], object], settings: Settings, job: str = stor
     keeper.start()
     stop = Stop()
     signal.signal(signal.SIGTERM, lambda *_: stop.request("SIGTERM"))
-    watermark = SharedWatermark(_initial_watermark(session, settings, job))
+    minute_wm, hour_wm = _initial_watermarks(session, settings, job)
+    watermark = SharedWatermark(minute_wm)
     queries: dict = {}
+    rollup = None
     spark = None
     code = EXIT_QUERY_FAILED
     try:
@@ -267,16 +299,25 @@ def run(spark_factory: Callable[[], object], settings: Settings, job: str = stor
         if stop.reason or keeper.lost.is_set():
             code = 0 if stop.reason else EXIT_QUERY_FAILED
             return code
-        queries = start_queries(spark, settings, session, watermark, job)
-        log.info("started %s (owner %s)", ", ".join(q.name for q in queries.values()),
-                 lease.owner)
-        code = monitor(queries, session, settings, watermark, stop, keeper, job)
+        queries, rollup = start_queries(spark, settings, session, watermark, job,
+                                        rollup_since=hour_wm)
+        rollup.start()
+        log.info("started %s and the hour rollup (owner %s)",
+                 ", ".join(q.name for q in queries.values()), lease.owner)
+        code = monitor(queries, session, settings, watermark, stop, keeper, job,
+                       rollup=rollup)
     finally:
+        if rollup is not None:
+            rollup.stopping.set()
+            rollup.join(timeout=120)
         for query in queries.values():
             try:
                 query.stop()
             except Exception:
                 log.exception("stopping %s", query.name)
+        if rollup is not None and code == 0 and not rollup.is_alive():
+            # A clean stop leaves the hour rows rolled up to where the minute query stopped.
+            _tolerant(rollup.roll)
         if spark is not None:
             spark.stop()
         keeper.stopping.set()

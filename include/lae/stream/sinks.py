@@ -1,4 +1,4 @@
-"""The ``foreachBatch`` functions of the three streaming queries (they run on the driver).
+"""The ``foreachBatch`` functions of the two streaming queries (they run on the driver).
 
 Each micro-batch's output is small — the aggregates that changed (bounded by services × paths
 × status classes × open windows) and per (service, day) late counts — so it is collected to the
@@ -42,8 +42,11 @@ class SharedWatermark:
                 self._value = value
 
 
-def rt_view_sink(session, keyspace: str, bucket: str) -> Callable:
-    """foreachBatch: upsert the changed ``rt_metrics_<bucket>`` rows."""
+def rt_view_sink(session, keyspace: str, bucket: str,
+                 written: Callable[[list], None] | None = None) -> Callable:
+    """foreachBatch: upsert the changed ``rt_metrics_<bucket>`` rows, then pass them to
+    ``written`` (the hour rollup's marks: after the upserts, so a rollup that sees the mark
+    reads the rows)."""
     import pyspark.sql.functions as F
 
     insert = session.prepare(store.upsert_cql(keyspace, bucket))
@@ -51,6 +54,8 @@ def rt_view_sink(session, keyspace: str, bucket: str) -> Callable:
     def write(df, batch_id: int) -> None:
         rows = df.withColumn("bucket_ms", F.unix_millis(F.col(bucket))).drop(bucket).collect()
         store.execute_all(session, insert, [store.rt_values(r, bucket) for r in rows])
+        if written is not None:
+            written(rows)
         log.debug("%s batch %d: %d rows", bucket, batch_id, len(rows))
 
     return write

@@ -1,8 +1,9 @@
 """The speed layer's DataFrame logic: pure functions, usable on a stream or on a static frame.
 
 ``parse`` validates Kafka records with the schema of ``lae.schema.spark``; ``on_time_events``
-applies the watermark and the de-duplication; the views themselves are ``lae.views``'
-``metrics_minute`` / ``metrics_hour_from_events`` — the very functions the batch job calls.
+applies the watermark and the de-duplication; the minute view is ``lae.views.metrics_minute``,
+the very function the batch job calls (the hour rows are rolled up from the minute rows with
+``lae.views.metrics_hour``, see ``lae.stream.rollup``).
 ``dlq_records`` and ``late_counts`` shape what the intake query writes for rejected and late
 events. Unit tests run them on static frames (tests/unit/test_stream_transforms.py).
 """
@@ -64,12 +65,6 @@ def minute_view(events: DataFrame) -> DataFrame:
     from lae.views import metrics_minute
 
     return metrics_minute(events)
-
-
-def hour_view(events: DataFrame) -> DataFrame:
-    from lae.views import metrics_hour_from_events
-
-    return metrics_hour_from_events(events)
 
 
 def utc_day(ts: Column) -> Column:

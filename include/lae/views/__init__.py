@@ -9,8 +9,9 @@
 How batch and stream share them: the batch job calls ``metrics_minute`` on a de-duplicated
 day of the master dataset; the streaming job calls the very same function on its Kafka
 DataFrame after ``withWatermark("ts", …)`` and de-duplication by ``event_id``, writing in
-update mode (and ``metrics_hour_from_events`` for the hour rows, since Spark cannot chain
-the rollup inside one streaming query). Every aggregate is mergeable and order-independent
+update mode; its hour rows are ``metrics_hour`` over its own minute rows, read back from
+``rt_metrics_minute`` by a driver thread (lae.stream.rollup), since Spark cannot chain the
+rollup inside one streaming query. Every aggregate is mergeable and order-independent
 (integer sums, max, per-bucket counts, HLL registers), so for a closed window both give the
 same rows (invariant 3). Only the users_hll blobs may differ byte for byte (a small sketch
 lists its hashes in arrival order): compare sketches by their estimates.

@@ -102,13 +102,13 @@ def metrics_minute(events: DataFrame) -> DataFrame:
 
 
 def metrics_hour_from_events(events: DataFrame) -> DataFrame:
-    """``metrics_hour`` computed straight from events, for the streaming job.
+    """``metrics_hour`` computed straight from events: an independent check of the rollup.
 
-    Spark cannot chain ``metrics_hour`` after ``metrics_minute`` in one streaming query (the
-    minute column is no event-time column, and update mode forbids chained aggregations), so
-    the speed layer runs this as its own aggregation. Same rows as the rollup, except that
-    ``users_hll`` is one sketch instead of a union of sketches (same registers; the estimate
-    may differ slightly by the estimator used, far inside the sketch's error).
+    Same rows as ``metrics_hour(metrics_minute(events))``, except that ``users_hll`` is one
+    sketch instead of a union of sketches (same registers; the estimate may differ slightly by
+    the estimator used, far inside the sketch's error). The tests use it as the expectation for
+    the speed layer's hour rows, which lae.stream.rollup rolls up from its minute rows (Spark
+    cannot chain ``metrics_hour`` after ``metrics_minute`` in one streaming query).
     """
     return _event_metrics(events, "1 hour", "hour")
 
@@ -147,8 +147,8 @@ def metrics_hour(minute: DataFrame) -> DataFrame:
 
     Counts add, maxima take the max, histograms add element-wise and sketches union, so the
     result equals the metrics computed directly over the hour's events (users_hll up to the
-    sketch's estimator, see ``metrics_hour_from_events``). The batch job's way to the hour;
-    a batch DataFrame only (see ``metrics_hour_from_events`` for the stream).
+    sketch's estimator, see ``metrics_hour_from_events``). A batch DataFrame only: the batch
+    job applies it to its minute view, the speed layer's rollup thread to its rt minute rows.
     """
     import pyspark.sql.functions as F
 
