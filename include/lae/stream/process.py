@@ -115,6 +115,11 @@ def terminate(record: PidRecord, timeout_s: float = 60.0) -> bool:
     while time.monotonic() < deadline and group_members(record):
         time.sleep(0.5)
     kill(record)
+    # SIGKILL is delivered asynchronously: a process can still show as running for a moment
+    # before the kernel turns it into a zombie, so give it a few seconds before saying no.
+    deadline = time.monotonic() + 5.0
+    while group_members(record) and time.monotonic() < deadline:
+        time.sleep(0.1)
     return not group_members(record)
 
 
