@@ -63,7 +63,7 @@ def test_catch_up_finds_the_hours_from_the_watermark_and_roll_writes_their_hour_
 
     assert roll_hours(spark, session, ks, hours) == (12, 4)
     got = {(r.hour.replace(tzinfo=UTC), r.path): r for r in session.execute(
-        f"SELECT * FROM {ks}.rt_metrics_hour WHERE service = %s AND day = %s",  # noqa: S608
+        f"SELECT * FROM {ks}.rt_metrics_hour WHERE service = %s AND day = %s",  # noqa: S608 - test keyspace name
         ("svc", DAY))}
     assert set(got) == {(h, p) for h in (H22, H23) for p in ("/v1/a", "/v1/b")}
     for (_, path), row in got.items():
@@ -79,6 +79,6 @@ def test_catch_up_finds_the_hours_from_the_watermark_and_roll_writes_their_hour_
     # Rolling again (a replayed micro-batch, a repeated pass) writes the same rows.
     assert roll_hours(spark, session, ks, hours) == (12, 4)
     again = {(r.hour.replace(tzinfo=UTC), r.path): r.requests for r in session.execute(
-        f"SELECT * FROM {ks}.rt_metrics_hour WHERE service = %s AND day = %s",  # noqa: S608
+        f"SELECT * FROM {ks}.rt_metrics_hour WHERE service = %s AND day = %s",  # noqa: S608 - test keyspace name
         ("svc", DAY))}
     assert again == {k: r.requests for k, r in got.items()}

@@ -122,7 +122,7 @@ def _rt_minutes(session, ks: str, services, days) -> dict[tuple, object]:
     for service in services:
         for day in days:
             for r in session.execute(
-                    f"SELECT * FROM {ks}.rt_metrics_minute WHERE service = %s AND day = %s",  # noqa: S608
+                    f"SELECT * FROM {ks}.rt_metrics_minute WHERE service = %s AND day = %s",  # noqa: S608 - test keyspace name
                     (service, day)):
                 out[(r.service, r.minute.replace(tzinfo=UTC), r.path, r.status_class)] = r
     return out
@@ -157,7 +157,7 @@ def _assert_hour_rows_roll_up(session, ks: str, services, days, want: dict) -> N
     got = {}
     for service in services:
         for day in days:
-            for r in session.execute(f"SELECT * FROM {ks}.rt_metrics_hour "  # noqa: S608
+            for r in session.execute(f"SELECT * FROM {ks}.rt_metrics_hour "  # noqa: S608 - test keyspace name
                                      "WHERE service = %s AND day = %s", (service, day)):
                 got[(r.service, r.hour.replace(tzinfo=UTC), r.path, r.status_class)] = r
     assert got.keys() == hours.keys(), sorted(set(got) ^ set(hours))[:5]
@@ -257,7 +257,7 @@ def test_rt_rows_equal_ground_truth_and_late_events_are_counted(stream_env, sent
     got_hours = defaultdict(int)
     for service in services:
         for day in (D1, D2):
-            for r in session.execute(f"SELECT * FROM {cfg.keyspace}.rt_metrics_hour "  # noqa: S608
+            for r in session.execute(f"SELECT * FROM {cfg.keyspace}.rt_metrics_hour "  # noqa: S608 - test keyspace name
                                      "WHERE service = %s AND day = %s", (service, day)):
                 got_hours[(r.service, r.hour.replace(tzinfo=UTC))] += r.requests
     assert dict(got_hours) == dict(hours)
