@@ -23,6 +23,7 @@ are exactly the slow path's, and accepted rows hold exactly the values ``validat
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -38,22 +39,40 @@ _FB = f.FIELDS_BY_NAME
 _OPTIONAL = ("user_id", "ip", "user_agent")
 
 
-def _shape() -> str:
+def _named(name: str, body: str) -> str:
+    return f"(?P<{name}>{body})"
+
+
+def _shape(capture: Callable[[str, str], str] = _named, end: str = "$") -> str:
     """The message shape, capturing each value. Simple character classes only, so that RE2 can
-    use its fast one-pass matcher; each value's own rule is checked on its column after."""
+    use its fast one-pass matcher; each value's own rule is checked on its column after.
+
+    ``capture(name, body)`` spells a capture group and ``end`` the end of text, so that
+    ``lae.schema.spark_fast`` builds the same shape in Java syntax (no ``(?P<``, no ``_`` in
+    group names, and ``\\z`` because Java's ``$`` also matches before a final line break).
+    The groups appear in the order of ``shape_groups()``."""
     def s(name: str) -> str:
-        return f'"{name}":"(?P<{name}>{_PLAIN})"'
+        return f'"{name}":"{capture(name, _PLAIN)}"'
 
     def optional(name: str) -> str:
         # Absent, null, or a string; the one-character `<name>_set` group marks a string,
         # because the captured text alone cannot tell "" (a valid user_agent) from null.
-        return f'(?:,"{name}":(?:null|(?P<{name}_set>")(?P<{name}>{_PLAIN})"))?'
+        return (f'(?:,"{name}":(?:null|{capture(f"{name}_set", chr(34))}'
+                f'{capture(name, _PLAIN)}"))?')
 
     return ("^\\{" + ",".join([
         s("event_id"), s("ts"), s("service"), s("host"), s("method"), s("path"),
-        '"status":(?P<status>[0-9]+)', '"latency_ms":(?P<latency_ms>[0-9.eE+-]+)',
-        '"bytes":(?P<bytes>[0-9]+)'])
-        + "".join(optional(n) for n in _OPTIONAL) + '(?:,"schema":(?:1|null))?\\}$')
+        f'"status":{capture("status", "[0-9]+")}',
+        f'"latency_ms":{capture("latency_ms", "[0-9.eE+-]+")}',
+        f'"bytes":{capture("bytes", "[0-9]+")}'])
+        + "".join(optional(n) for n in _OPTIONAL) + '(?:,"schema":(?:1|null))?\\}' + end)
+
+
+def shape_groups() -> list[str]:
+    """The names of ``_shape``'s capture groups, in the order they open."""
+    names: list[str] = []
+    _shape(lambda name, body: names.append(name) or "")
+    return names
 
 
 def _full(pattern: str) -> str:
@@ -88,6 +107,12 @@ assert (f.TS_MIN.year, f.TS_MAX.year) == (1970, 2100)  # noqa: S101
 # user_id / user_agent need no column pattern only while their rule is "no controls".
 assert _FB["user_id"].pattern == "[^\\x00-\\x1f\\x7f]+"  # noqa: S101
 assert _FB["user_agent"].pattern == "[^\\x00-\\x1f\\x7f]*"  # noqa: S101
+
+# The same rules under public names, for the Spark fast path (lae.schema.spark_fast).
+shape = _shape
+OPTIONAL = _OPTIONAL
+COLUMN_PATTERNS = _COLUMN_PATTERNS
+LENGTHS = _LENGTHS
 
 
 @cache

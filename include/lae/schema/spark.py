@@ -16,6 +16,7 @@ mutations of valid events.
 
 from __future__ import annotations
 
+import os
 import uuid
 from typing import TYPE_CHECKING
 
@@ -140,7 +141,12 @@ def _field_checks(fd: f.Field, text: Column) -> tuple[list[tuple[Column, str]], 
     return checks, F.lower(out) if fd.kind is f.Kind.UUID else out
 
 
-def spark_validate(df: DataFrame, value: str = "value") -> DataFrame:
+# Set to 0 to run every message through the full path (benchmarks' A/B; the result is the same).
+FAST_PATH_ENV = "LAE_SPARK_FAST_VALIDATE"
+
+
+def spark_validate(df: DataFrame, value: str = "value",
+                   fast_path: bool | None = None) -> DataFrame:
     """``df`` plus ``reason`` (null when valid) and every FIELDS column (null when rejected).
 
     ``value`` names the raw message column (Kafka ``value``, binary or string). Columns of
@@ -149,11 +155,32 @@ def spark_validate(df: DataFrame, value: str = "value") -> DataFrame:
 
     The work is split over several projections on purpose: the parsed message is referenced by
     dozens of checks, and one flat expression would copy the parse into each of them.
+
+    ``fast_path`` (default: on unless ``$LAE_SPARK_FAST_VALIDATE`` is ``0``; off only to
+    compare in tests and benchmarks): messages in the producers' canonical spelling are proven
+    valid by ``lae.schema.spark_fast`` at a fraction of the cost. The full path then sees a null
+    text for them, and its expensive expressions (the parse, the key list, the UTF-8 check, the
+    field regexes) are null on null input, so they are skipped row by row: one frame, so a
+    streaming source is read once (a filter/union split would read it twice and run the fast
+    match in both branches). What remains of the full path on such rows (its projections of
+    nulls) is measured by bench/bench_spark_validate.py.
     """
     import pyspark.sql.functions as F
 
+    from lae.schema.spark_fast import with_fast_path
+
+    if fast_path is None:
+        fast_path = os.environ.get(FAST_PATH_ENV, "1").strip() != "0"
     raw = F.col(value)
     text = F.col(f"{_TMP}text")
+    is_fast = F.col(f"{_TMP}fast")
+    if fast_path:
+        df = with_fast_path(df.withColumn(f"{_TMP}string", raw.cast("string")),
+                            f"{_TMP}string", f"{_TMP}fast", f"{_TMP}f_")
+        full_text = F.when(~is_fast, F.col(f"{_TMP}string"))
+    else:
+        df = df.withColumn(f"{_TMP}fast", F.lit(False))
+        full_text = raw.cast("string")
     # try_parse_json ignores trailing text ('{} x' parses). Wrapping the message as the first
     # element of an array whose second element is a random sentinel proves the parser
     # consumed the whole message: an attacker cannot forge an unpredictable sentinel.
@@ -166,7 +193,7 @@ def spark_validate(df: DataFrame, value: str = "value") -> DataFrame:
     )
     doc = F.col(f"{_TMP}doc")
     staged = (
-        df.withColumns({f"{_TMP}text": raw.cast("string"), f"{_TMP}size": F.octet_length(raw)})
+        df.withColumns({f"{_TMP}text": full_text, f"{_TMP}size": F.octet_length(raw)})
         .withColumn(
             f"{_TMP}wrapped",
             F.try_parse_json(F.concat(F.lit("["), text, F.lit(f',"{sentinel}"]'))),
@@ -225,10 +252,13 @@ def spark_validate(df: DataFrame, value: str = "value") -> DataFrame:
     reason = F.when(checks[0][0], F.lit(checks[0][1]))
     for cond, name in checks[1:]:
         reason = reason.when(cond, F.lit(name))
-    staged = staged.withColumn("reason", reason)
+    staged = staged.withColumn("reason", F.when(~is_fast, reason))
     # Values of rejected rows are nulled: half-parsed values (year 0, …) must not leak downstream.
     valid = F.col("reason").isNull()
-    result = staged.withColumns(
-        {fd.name: F.when(valid, outputs[fd.name]).cast(_spark_type(fd)) for fd in f.FIELDS}
-    )
+
+    def output(fd: f.Field) -> Column:
+        full = F.when(valid, outputs[fd.name])
+        return F.when(is_fast, F.col(f"{_TMP}f_{fd.name}")).otherwise(full) if fast_path else full
+
+    result = staged.withColumns({fd.name: output(fd).cast(_spark_type(fd)) for fd in f.FIELDS})
     return result.drop(*[c for c in result.columns if c.startswith(_TMP)])
