@@ -36,6 +36,7 @@ from lae.stream.lease import LeaseHeldError, StreamLease, default_owner
 log = logging.getLogger(__name__)
 
 AlertFn = Callable[..., object]
+_UNREAD = object()  # status(): the caller has not read the pid file
 
 
 @dataclass(frozen=True)
@@ -66,8 +67,11 @@ def master_from_connection(host: str | None, port: int | None) -> str:
 
 
 def status(session, settings: Settings, job: str = store.JOB,
-           now: datetime | None = None) -> Status:
-    record = process.read_pid(settings, job)
+           now: datetime | None = None, record: object = _UNREAD) -> Status:
+    """The job's state; ``record`` is the pid file as the caller already read it (None: no
+    file; read here if not given), so that liveness and the owner come from one reading."""
+    if record is _UNREAD:
+        record = process.read_pid(settings, job)
     desired, reason = store.desired_state(session, settings.keyspace, job)
     heartbeats = store.read_heartbeats(session, settings.keyspace)
     names = list(query_names(job).values())
@@ -116,8 +120,11 @@ def supervise(session, settings: Settings, master: str = "local[*]", job: str = 
     """One supervision pass; returns what it found and did (``action``)."""
     ks, ctx = settings.keyspace, alert_context or {}
     now = now or datetime.now(UTC)
-    st = status(session, settings, job, now)
+    # One reading of the pid file for the whole pass: a concurrent pass may replace it with the
+    # job it just started, and a second reading here would take that live job for the dead one
+    # (kill it, take its lease over, start another).
     record = process.read_pid(settings, job)
+    st = status(session, settings, job, now, record)
     result = {"status": st.as_dict()}
     if st.desired != store.RUNNING and not ignore_crash_loop:
         return {**result, "action": "left_stopped"}
