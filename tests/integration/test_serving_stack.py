@@ -258,10 +258,12 @@ def test_audit_batch_hours_exact_realtime_hours_explained_by_late_events(stack_d
 
 DAG_SCRIPT = """
 import json, sys
+from datetime import datetime
 from airflow.dag_processing.dagbag import DagBag
 bag = DagBag(dag_folder=sys.argv[1])
 assert not bag.import_errors, bag.import_errors
-dr = bag.dags["reconcile_views"].test(run_conf=json.loads(sys.argv[2]))
+dr = bag.dags["reconcile_views"].test(run_conf=json.loads(sys.argv[2]),
+                                      run_after=datetime.fromisoformat(sys.argv[3]))
 print("RESULT " + json.dumps({"state": str(dr.state), "run_id": dr.run_id,
                               "tasks": {t.task_id: str(t.state) for t in dr.get_task_instances()}}))
 """
@@ -295,7 +297,11 @@ def test_reconcile_dag_alerts_on_injected_drift_and_materializes(stack_data, set
     # A long grace: this run must not expire today's realtime rows (the next test does).
     dag_file = settings.home / "dags" / "reconcile_views.py"
     proc = subprocess.run([sys.executable, "-c", DAG_SCRIPT, str(dag_file),
-                           json.dumps({"grace_minutes": 3 * 24 * 60})],
+                           json.dumps({"grace_minutes": 3 * 24 * 60}),
+                           # The module's clock: a run after midnight UTC must still call
+                           # YESTERDAY yesterday (CI crossed midnight once and the materialized
+                           # days moved on under the test).
+                           NOW.isoformat()],
                           env=env, capture_output=True, text=True, timeout=600)
     lines = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, (proc.stdout[-3000:], proc.stderr[-5000:])
