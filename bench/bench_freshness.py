@@ -26,6 +26,9 @@ A/B runs; compare runs only when taken back to back (note the load average).
 
 Events of the first ``--warmup`` seconds of each rate are excluded from the percentiles (the
 queries' first micro-batches compile their plans); their count is printed.
+
+Needs Kafka, S3 and Cassandra running (``lae stack up kafka s3 cassandra``); leave Airflow
+down, its scheduler would share the two cores with the measured job.
 """
 
 from __future__ import annotations
