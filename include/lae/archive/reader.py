@@ -103,8 +103,9 @@ def read_range_confluent(bootstrap: str, plan: PartitionPlan, group_id: str,
         "enable.auto.offset.store": False,
         "auto.offset.reset": "error",
         "enable.partition.eof": True,
-        "fetch.max.bytes": 64 * 1024 * 1024,
-        "max.partition.fetch.bytes": 16 * 1024 * 1024,
+        # librdkafka's default fetch sizes (1 MiB per partition): measured 510k records in
+        # 1.47 s against 2.58 s with 16 MiB fetches, which wait for the whole fetch to arrive
+        # instead of overlapping the next one with the records already handed over.
         "client.id": "lae-archiver-reader",
     })
     try:
@@ -116,7 +117,10 @@ def read_range_confluent(bootstrap: str, plan: PartitionPlan, group_id: str,
             # Bound methods hoisted: this loop runs once per message.
             add_offset, add_value = out.offsets.append, out.values.append
             add_key, add_ts = out.keys.append, out.timestamps.append
-            for m in consumer.consume(num_messages=batch, timeout=1.0):
+            # consume() returns early only once it has num_messages: asking for more than the
+            # range still holds would wait out the whole timeout at the end of every range.
+            wanted = max(1, min(batch, plan.end - expected))
+            for m in consumer.consume(num_messages=wanted, timeout=1.0):
                 err = m.error()
                 if err is not None:
                     if err.code() == KafkaError._PARTITION_EOF:
