@@ -195,9 +195,11 @@ def _job_env(cfg) -> dict[str, str]:
             "LAE_BATCH_WRITE_PARTITIONS": "1"}
 
 
-def test_kill_after_write_keeps_the_published_version(spark, env, master, settings):
-    """SIGKILL between the write and the publish: readers still get the old batch, W stays;
-    the next run publishes and drops both the old and the orphaned batch."""
+@pytest.mark.parametrize("step", ["mid_write", "after_write_before_publish"])
+def test_a_killed_job_keeps_the_published_version(spark, env, master, settings, step):
+    """SIGKILL halfway through the write (minute rows written, hour rows not) or between the
+    write and the publish: readers still get the old batch, W stays; the next run publishes
+    and drops both the old and the orphaned batch."""
     cfg, _, session = env
     old_batch = store.published_batch(session, cfg.keyspace, DAY1)
     assert old_batch is not None, "runs after test_recompute_publishes_exact_views..."
@@ -207,12 +209,12 @@ def test_kill_after_write_keeps_the_published_version(spark, env, master, settin
     job = settings.home / "spark_jobs" / "batch_views.py"
     proc = subprocess.run(  # noqa: S603 - fixed argv
         [sys.executable, str(job), "--date", DAY1.isoformat()],
-        env={**_job_env(cfg), "LAE_BATCH_CRASH_AT": "after_write_before_publish"},
+        env={**_job_env(cfg), "LAE_BATCH_CRASH_AT": step},
         capture_output=True, text=True, timeout=600)
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
 
     orphans = set(store.batches_of_day(session, cfg.keyspace, DAY1)) - {old_batch}
-    assert len(orphans) == 1  # written and verified, never published
+    assert len(orphans) == 1  # registered and (partly) written, never published
     assert _live_batches(session, cfg, DAY1) == {old_batch, *orphans}
     assert store.published_batch(session, cfg.keyspace, DAY1) == old_batch
     assert {k: r.requests for k, r in _published(session, cfg, DAY1).items()} == {

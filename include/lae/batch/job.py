@@ -94,6 +94,7 @@ def _recompute(spark, settings: Settings, day: date, batch_id: str | None,
         _crash_point("after_register")
         log.info("writing batch %s of %s (%d services)", batch_id, day, len(services))
         _write(minute, settings, batch_id, "minute")
+        _crash_point("mid_write")  # the batch half written: minute rows, no hour rows
         _write(hour, settings, batch_id, "hour")
         store.verify(session, ks, day, batch_id, expected)
         t["write"] = time.perf_counter() - started - t["compute"]
