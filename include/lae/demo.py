@@ -32,6 +32,7 @@ from lae.config import Settings, get_settings
 
 ARCHIVE_DAG, BATCH_DAG = "kafka_to_s3_archive", "batch_recompute"
 SUPERVISOR_DAG, RECONCILE_DAG = "streaming_supervisor", "reconcile_views"
+CONTROL_DAG = "streaming_control"
 API_PATHS = ("/v1/orders/{n}", "/v1/users/{n}", "/v1/search?q=demo{n}")
 
 
@@ -91,6 +92,22 @@ def _run_dag(api, dag_id: str, conf: dict | None = None, timeout: float = 900) -
     if state != "success":
         raise SystemExit(f"{dag_id} run {run_id} {state}: {api.task_states(dag_id, run_id)}")
     return f"{run_id}: {state}"
+
+
+def start_stream(api, settings: Settings) -> str:
+    """The supervisor's run, after ``streaming_control`` action=start when someone stopped the
+    job on purpose (``lae stream stop``, the UI) or the supervisor gave up on a crash loop:
+    the supervisor rightly leaves such a job down, and the demo would wait for it in vain."""
+    from lae.stream import store
+
+    status = stream_status(settings)
+    notes = []
+    if status.get("desired") != store.RUNNING:
+        started = _run_dag(api, CONTROL_DAG, conf={"action": "start", "reason": "lae demo"})
+        notes.append(f"it was {status.get('desired')} ({status.get('desired_reason')}): "
+                     f"{CONTROL_DAG} action=start {started}")
+    notes.append(_run_dag(api, SUPERVISOR_DAG))
+    return "; ".join(notes)
 
 
 def stream_status(settings: Settings) -> dict:
@@ -243,7 +260,7 @@ def run(args: argparse.Namespace) -> int:
               lambda: _generate_history(settings, args.events, yesterday))
     supervised_at = datetime.now(UTC)
     steps.run(f"Airflow: {SUPERVISOR_DAG} starts the streaming job",
-              lambda: _run_dag(api, SUPERVISOR_DAG))
+              lambda: start_stream(api, settings))
     steps.run("wait for the streaming job's first progress",
               lambda: wait_stream_running(settings, since=supervised_at))
     steps.run(f"live traffic: {args.requests} requests through the example API server",
