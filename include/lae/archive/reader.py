@@ -119,7 +119,7 @@ def read_range_confluent(bootstrap: str, plan: PartitionPlan, group_id: str,
             add_key, add_ts = out.keys.append, out.timestamps.append
             # consume() returns early only once it has num_messages: asking for more than the
             # range still holds would wait out the whole timeout at the end of every range.
-            wanted = max(1, min(batch, plan.end - expected))
+            wanted = min(batch, plan.end - expected)  # >= 1: the loop runs while expected < end
             for m in consumer.consume(num_messages=wanted, timeout=1.0):
                 err = m.error()
                 if err is not None:
