@@ -1,6 +1,12 @@
 """Per-row cost of lae.schema.spark_validate, full path vs fast path, on one static DataFrame.
 
 Run: .venv/bin/python bench/bench_spark_validate.py [--rows 50000] [--reps 5] [--master local[1]]
+     .venv/bin/python bench/bench_spark_validate.py --compare-huge-methods
+
+``--compare-huge-methods`` runs the whole measurement twice, in two JVMs one after the other:
+without and with ``-XX:-DontCompileHugeMethods`` (``lae.stream.job.HUGE_METHODS_JIT``, which
+the streaming job sets): the validation's projections fuse into one generated method too large
+for HotSpot's default JIT limit.
 
 The messages come from lae.generator with its default mix (late, duplicate and malformed
 shares), so the fast path's share is the real traffic's. The frame is cached in the JVM first,
@@ -15,6 +21,8 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
+import sys
 import time
 
 
@@ -32,15 +40,29 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=50_000)
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--master", default="local[1]")
+    parser.add_argument("--java-options", default="", help="JVM options of the driver")
+    parser.add_argument("--compare-huge-methods", action="store_true",
+                        help="run twice: without and with -XX:-DontCompileHugeMethods")
     args = parser.parse_args()
+    if args.compare_huge_methods:
+        from lae.stream.job import HUGE_METHODS_JIT
+
+        for options in ("", HUGE_METHODS_JIT):
+            print(f"== JVM options: {options or '(default)'}", flush=True)
+            subprocess.run([sys.executable, __file__, "--rows", str(args.rows), "--reps",  # noqa: S603
+                            str(args.reps), "--master", args.master, f"--java-options={options}"],
+                           check=True)
+        return
 
     import pyspark.sql.functions as F
 
     from lae.schema.spark import spark_validate
     from lae.spark import build_session
 
-    spark = build_session("bench-spark-validate", master=args.master,
-                          conf={"spark.ui.showConsoleProgress": "false"})
+    conf = {"spark.ui.showConsoleProgress": "false"}
+    if args.java_options:
+        conf["spark.driver.extraJavaOptions"] = args.java_options
+    spark = build_session("bench-spark-validate", master=args.master, conf=conf)
     spark.sparkContext.setLogLevel("WARN")
     msgs = _messages(args.rows)
     df = spark.createDataFrame([(m,) for m in msgs], "value binary").repartition(1).cache()

@@ -102,6 +102,9 @@ def test_session_conf_names_the_state_store_and_refuses_an_unknown_one():
     conf = session_conf(replace(get_settings(), stream_state_store="rocksdb"))
     assert conf["spark.sql.streaming.stateStore.providerClass"].endswith(
         "RocksDBStateStoreProvider")
+    # The validation's fused codegen method is over HotSpot's huge-method limit.
+    assert conf["spark.driver.extraJavaOptions"] == conf["spark.executor.extraJavaOptions"] == (
+        "-XX:-DontCompileHugeMethods")
     assert "HDFSBacked" in session_conf(replace(get_settings(), stream_state_store="hdfs"))[
         "spark.sql.streaming.stateStore.providerClass"]
     with pytest.raises(ValueError, match="LAE_STREAM_STATE_STORE"):

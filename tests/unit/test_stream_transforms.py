@@ -62,22 +62,13 @@ def test_dlq_records_carry_the_raw_bytes_reason_and_coordinates(records):
     assert all(h[DLQ_SOURCE_PARTITION] == "1" and h[DLQ_STAGE] == "speed" for h in headers)
 
 
-def test_on_time_events_drop_late_and_duplicates_as_late_counts_predicts(spark, tmp_path):
-    """A real (file) stream, three micro-batches: Spark's watermark drop and ``late_counts``
-    with the watermark of the latest progress report (what the job's intake query uses) pick
-    the same events. Spark filters a micro-batch's late rows with the watermark the previous
-    micro-batch reported, so the late event comes two batches after the one that moved it."""
-    from lae.stream.progress import parse_time
+def _run_on_time_events(spark, tmp_path, batches: list[list[bytes]], now: datetime,
+                        seen: list[str]):
+    """Run ``on_time_events`` (10-minute watermark) as a real file stream, one micro-batch per
+    list of values; the last digit of every event_id it emits goes to ``seen``. Returns the
+    finished query (its progress reports)."""
     from lae.stream.transforms import KAFKA_COLUMNS
 
-    now = datetime(2026, 11, 21, 0, 30, tzinfo=UTC)
-    batches = [
-        [_event(1, "2026-11-20T23:59:59Z"), _event(1, "2026-11-20T23:59:59Z"),
-         _event(3, "2026-11-21T00:20:00Z")],  # max event time 00:20 → watermark 00:10
-        [_event(7, "2026-11-21T00:15:00Z")],  # reports watermark 00:10 in its progress
-        [_event(5, "2026-11-21T00:09:59Z"), _event(6, "2026-11-21T00:10:01Z"),
-         _event(3, "2026-11-21T00:20:00Z")],  # 5 is late, 6 on time, 3 a duplicate
-    ]
     offset = 0
     for i, values in enumerate(batches):
         rows = []
@@ -90,7 +81,6 @@ def test_on_time_events_drop_late_and_duplicates_as_late_counts_predicts(spark, 
         (part,) = (tmp_path / "staging" / f"b{i}").glob("*.parquet")
         (tmp_path / "in").mkdir(exist_ok=True)
         part.rename(tmp_path / "in" / f"{i}.parquet")
-    seen: list[str] = []
     stream = spark.readStream.schema(_schema()).option("maxFilesPerTrigger", 1).parquet(
         str(tmp_path / "in"))
     query = (on_time_events(parse(stream.select(*KAFKA_COLUMNS, "value")), "10 minutes")
@@ -99,6 +89,26 @@ def test_on_time_events_drop_late_and_duplicates_as_late_counts_predicts(spark, 
              .option("checkpointLocation", str(tmp_path / "ckpt"))
              .trigger(availableNow=True).start())
     query.awaitTermination(600)
+    return query
+
+
+def test_on_time_events_drop_late_and_duplicates_as_late_counts_predicts(spark, tmp_path):
+    """A real (file) stream, three micro-batches: Spark's watermark drop and ``late_counts``
+    with the watermark of the latest progress report (what the job's intake query uses) pick
+    the same events. Spark filters a micro-batch's late rows with the watermark the previous
+    micro-batch reported, so the late event comes two batches after the one that moved it."""
+    from lae.stream.progress import parse_time
+
+    now = datetime(2026, 11, 21, 0, 30, tzinfo=UTC)
+    batches = [
+        [_event(1, "2026-11-20T23:59:59Z"), _event(1, "2026-11-20T23:59:59Z"),
+         _event(3, "2026-11-21T00:20:00Z")],  # max event time 00:20 → watermark 00:10
+        [_event(7, "2026-11-21T00:15:00Z")],  # reports watermark 00:10 in its progress
+        [_event(5, "2026-11-21T00:09:59Z"), _event(6, "2026-11-21T00:10:01Z"),
+         _event(3, "2026-11-21T00:20:00Z")],  # 5 is late, 6 on time, 3 a duplicate
+    ]
+    seen: list[str] = []
+    query = _run_on_time_events(spark, tmp_path, batches, now, seen)
     assert sorted(seen) == ["1", "3", "6", "7"]
     reports = {p.batchId: p for p in query.recentProgress}
     watermark = parse_time(reports[1].eventTime["watermark"])
@@ -109,6 +119,27 @@ def test_on_time_events_drop_late_and_duplicates_as_late_counts_predicts(spark, 
         [(b"k", v, "logs.raw", 0, i, now) for i, v in enumerate(batches[2])], _schema()))
     assert [(r["service"], r["events"]) for r in late_counts(third, watermark).collect()] == [
         ("checkout", 1)]
+
+
+def test_de_duplication_state_holds_one_watermark_delay_of_ids(spark, tmp_path):
+    """An event_id leaves the de-duplication state once the watermark passes its ``ts``, not
+    ``ts`` + the delay: the state (which Spark scans whole on every micro-batch to evict) holds
+    one watermark delay of ids, not two. Copies still meet their first copy in the state."""
+    now = datetime(2026, 11, 21, 0, 30, tzinfo=UTC)
+    batches = [
+        [_event(1, "2026-11-21T00:05:00Z"), _event(2, "2026-11-21T00:20:00Z")],  # → W 00:10
+        [_event(3, "2026-11-21T00:21:00Z"), _event(2, "2026-11-21T00:20:00Z")],  # 2: a copy
+        [_event(4, "2026-11-21T00:22:00Z")],
+    ]
+    seen: list[str] = []
+    query = _run_on_time_events(spark, tmp_path, batches, now, seen)
+    assert sorted(seen) == ["1", "2", "3", "4"]
+    reports = {p.batchId: p for p in query.recentProgress}
+    (dedup,) = [op for op in reports[1].stateOperators if op.operatorName.startswith("dedupe")]
+    # Evicted with W = 00:10: id 1 (ts 00:05). Kept: 2 and 3. Keeping ids until ts + 10 min
+    # (dropDuplicatesWithinWatermark) would still hold id 1 here: 3 rows.
+    assert dedup.numRowsTotal == 2
+    assert dedup.customMetrics["numDroppedDuplicateRows"] == 1
 
 
 def test_late_counts_by_service_and_utc_day(records):

@@ -256,7 +256,7 @@ def test_streaming_gives_the_batch_rows(spark, tmp_path, events) -> None:
         .parquet(str(source))
         # Wider than the data's two hours: no event is late, so every window stays open.
         .withWatermark("ts", "3 hours")
-        .dropDuplicatesWithinWatermark(["event_id"])
+        .dropDuplicates(["event_id", "ts"])  # as lae.stream.transforms.on_time_events
     )
     latest: dict[tuple, dict] = {}
     batches: list[int] = []

@@ -51,6 +51,9 @@ def query_names(job: str = store.JOB) -> dict[str, str]:
     return {part: f"{job}_{part}" for part in ("minute", "hour", "intake")}
 
 
+# Lets HotSpot JIT-compile methods over 8,000 bytecodes (see session_conf).
+HUGE_METHODS_JIT = "-XX:-DontCompileHugeMethods"
+
 STATE_STORES = {
     "rocksdb": "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
     "hdfs": "org.apache.spark.sql.execution.streaming.state.HDFSBackedStateStoreProvider",
@@ -60,6 +63,9 @@ STATE_STORES = {
 def session_conf(settings: Settings) -> dict[str, str]:
     """Spark properties of the job's session (``spark_jobs/speed_views.py``; a spark-submit
     of the job passes the same as ``--conf``)."""
+    # Also measured and not kept: the "hdfs" state store (state on the heap, 4g driver) at
+    # 5,000/s: p50 32 s / p99 53 s, micro-batches of 15-18 s (2026-11-27; not looked into
+    # further, the RocksDB runs of that session are in the README's speed-layer section).
     # Tried and not kept: FAIR scheduler pools serving the minute view's tasks before the
     # intake query's and the rollup's. bench_freshness at 5,000/s, trigger 1 s: p99 4.90 s
     # against 5.05 s (FIFO) the run before. The tail is the minute view's own micro-batch:
@@ -75,7 +81,14 @@ def session_conf(settings: Settings) -> dict[str, str]:
         raise ValueError(f"LAE_STREAM_STATE_STORE must be one of {sorted(STATE_STORES)}, not "
                          f"{settings.stream_state_store!r}") from None
     conf = {"spark.sql.streaming.stateStore.providerClass": provider,
-            "spark.driver.memory": settings.stream_driver_memory}
+            "spark.driver.memory": settings.stream_driver_memory,
+            # Whole-stage codegen fuses the validation's dozen projections (lae.schema.spark)
+            # into one method of more than HotSpot's 8,000 bytecodes, which it then never
+            # compiles: the hottest code of the job ran interpreted. `bench_spark_validate.py
+            # --compare-huge-methods` (2026-11-27, 50k rows, local[1]): 49.8 -> 36.8 us/row
+            # wall with the fast path (JVM CPU 60.0 -> 48.6), full path 125 -> 90.
+            **{f"spark.{side}.extraJavaOptions": HUGE_METHODS_JIT
+               for side in ("driver", "executor")}}
     if settings.stream_state_store == "rocksdb":
         # Each micro-batch checkpoints the changes only, not a snapshot of the whole store.
         conf["spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled"] = "true"
