@@ -49,7 +49,7 @@ def main() -> None:
 
         for options in ("", HUGE_METHODS_JIT):
             print(f"== JVM options: {options or '(default)'}", flush=True)
-            subprocess.run([sys.executable, __file__, "--rows", str(args.rows), "--reps",  # noqa: S603
+            subprocess.run([sys.executable, __file__, "--rows", str(args.rows), "--reps",  # noqa: S603 - this script again, with its own parsed arguments
                             str(args.reps), "--master", args.master, f"--java-options={options}"],
                            check=True)
         return
