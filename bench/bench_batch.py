@@ -278,14 +278,20 @@ def main() -> int:
                    help="comma-separated day sizes (default 1M and 10M)")
     p.add_argument("--bucket", default="lae-bench-batch")
     p.add_argument("--keyspace", default="lae_bench_batch")
+    p.add_argument("--driver-memory", default=None,
+                   help="the Spark driver heap (default: the job's, LAE_BATCH_DRIVER_MEMORY)")
     args = p.parse_args()
-    from lae.batch.job import recompute
+    from lae.batch.job import recompute, session_conf
     from lae.spark import build_session
 
     settings = replace(get_settings(), bucket=args.bucket, keyspace=args.keyspace)
+    if args.driver_memory:
+        settings = replace(settings, batch_driver_memory=args.driver_memory)
     os.environ["LAE_BUCKET"], os.environ["LAE_KEYSPACE"] = args.bucket, args.keyspace
-    print(f"load average at start: {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)")
-    spark = build_session("lae-bench-batch", settings=settings)
+    print(f"load average at start: {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores); "
+          f"driver heap {settings.batch_driver_memory}")
+    # The job's own session properties (its heap), as spark_jobs/batch_views.py sets them.
+    spark = build_session("lae-bench-batch", settings=settings, conf=session_conf(settings))
     results = {}
     try:
         for n in (int(x) for x in args.events.split(",")):

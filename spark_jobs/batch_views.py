@@ -13,7 +13,7 @@ import logging
 import os
 from datetime import date
 
-from lae.batch.job import recompute
+from lae.batch.job import recompute, session_conf
 from lae.config import get_settings
 
 
@@ -26,7 +26,7 @@ def _session(settings):
         return SparkSession.builder.appName("lae-batch-views").getOrCreate()
     from lae.spark import build_session  # plain `python batch_views.py`: local[*]
 
-    return build_session("lae-batch-views", settings=settings)
+    return build_session("lae-batch-views", settings=settings, conf=session_conf(settings))
 
 
 def main(argv: list[str] | None = None) -> None:

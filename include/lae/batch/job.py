@@ -45,6 +45,12 @@ def _crash_point(step: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+def session_conf(settings: Settings) -> dict[str, str]:
+    """Spark properties the job needs when its JVM starts (``spark_jobs/batch_views.py``; the
+    DAG's spark-submit passes the same with a local master, where the driver runs the tasks)."""
+    return {"spark.driver.memory": settings.batch_driver_memory}
+
+
 def _totals(df) -> dict[str, tuple[int, int]]:
     """service → (rows, sum of requests) of a view DataFrame (a handful of rows)."""
     import pyspark.sql.functions as F

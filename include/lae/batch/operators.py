@@ -31,13 +31,17 @@ class LaeSparkSubmitOperator(SparkSubmitOperator):
     def _local_defaults(self) -> dict[str, str]:
         """With a ``local[…]`` master, the small defaults ``lae.spark.build_session`` gives local
         sessions. Without them, a recompute in local mode ran every shuffle stage as Spark's
-        200 tasks: minutes for a day of a few thousand events. The driver stays on loopback."""
+        200 tasks: minutes for a day of a few thousand events. The driver stays on loopback,
+        and gets the job's heap (``lae.batch.job.session_conf``)."""
         from airflow.sdk import BaseHook
 
+        from lae.batch.job import session_conf
         from lae.config import get_settings
 
         if not (BaseHook.get_connection(self._conn_id).host or "").startswith("local"):
             return {}
-        host = get_settings().host
+        settings = get_settings()
+        host = settings.host
         return {"spark.sql.shuffle.partitions": "4", "spark.ui.enabled": "false",
-                "spark.driver.bindAddress": host, "spark.driver.host": host}
+                "spark.driver.bindAddress": host, "spark.driver.host": host,
+                **session_conf(settings)}
