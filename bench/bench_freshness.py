@@ -162,7 +162,8 @@ def baseline_consumer(cfg, stop: threading.Event, out: list[tuple[float, float]]
 
 
 def sample_job(cfg, session, stop: threading.Event, samples: list[dict]) -> None:
-    """Every 2 s: CPU% and RSS of the job's processes, its heartbeat lag, the load average."""
+    """Every 2 s: CPU% and RSS of the job's processes, the minute query's lag (every 10 s),
+    the load average."""
     import psutil
 
     from lae.kafka import topic_end_offsets

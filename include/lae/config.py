@@ -118,12 +118,10 @@ class Settings:
     # checkpoint keeps the store it was started with.
     stream_state_store: str = "rocksdb"
     stream_driver_memory: str = "2g"
-    # The batch job's driver heap (in local mode its tasks run in it). Read+aggregate of a
-    # 10M-event day, 2 cores, a cold JVM per run (2026-11-27): 1g (Spark's default) 120.5,
-    # 121.6, 128.3 s; 2g 99.2, 114.5 s; 4g 101.8-110.1 s; bench_batch 96.4 s (1g) vs 83.7 s.
-    # Not from avoiding spill: the de-dup stage spills ~1.2 GB with 1g and with 2g alike (16
-    # shuffle partitions avoid the spill but cost more: 126 s); its CPU is the sort of every
-    # row by event_id and the per-row aggregation (hll_sketch_agg makes it non-codegen).
+    # The batch job's driver heap (in local mode its tasks run in it). A 10M-event day's
+    # read+aggregate (2026-11-27, 2 cores): bench_batch --driver-memory 1g 96.4 s, 2g 83.7 s;
+    # one cold JVM per run: 1g 120.5-128.3 s, 2g 99.2-114.5 s, 4g no faster than 2g. Its de-dup
+    # stage spills ~1.2 GB with either heap, so the gain is not from avoiding spill.
     batch_driver_memory: str = "2g"
 
     extra: dict[str, str] = field(default_factory=dict)
