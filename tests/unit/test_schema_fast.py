@@ -95,6 +95,37 @@ def test_fast_path_accepts_only_what_validate_accepts_with_the_same_values(msgs)
         assert [type(v) for v in row.values()] == [type(v) for v in slow], msg
 
 
+_TRICKY = (b'{"event_id":"00000000-0000-4000-8000-000000000001","ts":"2024-02-29T23:59:59Z",'
+           b'"service":"s","host":"h","method":"GET","path":"/a/{id}","status":200,'
+           b'"latency_ms":1,"bytes":7}',
+           b'{"event_id":"00000000-0000-4000-8000-000000000002","ts":"2024-02-29T23:59:59Z",'
+           b'"service":"s","host":"h","method":"GET","path":"/","status":200,"latency_ms":1,'
+           b'"bytes":7,"user_id":"ip:,null}","ip":null,"user_agent":"a,b:{c}","schema":null}')
+
+
+@_SETTINGS
+@given(_messages())
+@example(list(_TRICKY))
+def test_cutting_at_separators_gives_what_the_capture_groups_give(msgs) -> None:
+    # The fast path cuts fields out of the text instead of capturing them with pattern()'s
+    # groups; the groups are the reference (each field's value, and whether an optional one
+    # was a string), so the cut must agree with them row for row.
+    import pyarrow.compute as pc
+
+    from lae.schema.fast import _fields, pattern
+
+    values = pa.array(msgs, type=pa.binary())
+    ok, cols, is_set = _fields(values)
+    groups = pc.extract_regex(values, pattern())
+    assert ok.tolist() == groups.is_valid().to_pylist()
+    groups = groups.filter(groups.is_valid())
+    for name, col in cols.items():
+        assert col.to_pylist() == groups.field(name).cast(pa.string()).to_pylist(), name
+    for name, flags in is_set.items():
+        captured = pc.equal(groups.field(f"{name}_set").cast(pa.string()), '"')
+        assert flags.to_pylist() == captured.to_pylist(), name
+
+
 def test_generated_traffic_takes_the_fast_path() -> None:
     # The fast path pays off only if the producers' spelling is the common case: every
     # well-formed message the generator (modelled on the example API's emitter) sends hits it,

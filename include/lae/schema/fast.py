@@ -3,8 +3,8 @@
 ``validate`` costs ~36 µs per message in Python. Almost every message on ``logs.raw`` is
 written by a producer in one spelling: the canonical field order, no whitespace, plain ASCII
 strings without escapes, ``Z`` times. For those, one RE2 match per message (``pyarrow.compute
-.extract_regex``, in C++) proves everything ``validate`` checks, and the captured substrings
-become the columns. The pattern only accepts a *subset* of valid messages:
+.match_substring_regex``, in C++) proves everything ``validate`` checks, and the values cut out
+of the matched text become the columns. The pattern only accepts a *subset* of valid messages:
 
 - the JSON shape is fixed (keys in ``FIELDS`` order, all present, ``schema`` optional), so there
   are no duplicate, unknown or missing keys, no BOM, no NaN, no escapes (hence no lone
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from lae.schema import fields as f
 
@@ -120,8 +120,26 @@ def pattern() -> str:
     return _shape()
 
 
-# The shape match is most of the fast path's time; pyarrow releases the GIL inside compute
-# kernels, so slices of a big batch are matched on all cores.
+@cache
+def _shape_test() -> str:
+    """``pattern()`` without its capture groups: the same language, but RE2 can answer "does
+    it match" with its DFA, ~4x faster than the one-pass matcher filling 20 groups."""
+    return _shape(lambda name, body: f"(?:{body})")
+
+
+# The fixed part of the shape, one field per token once a message is split at ',"' (no value
+# of a matching message holds a '"'): (name, length of what precedes the value, of what
+# follows it). Token 0 also holds the '{'; quoted values end with '"', numbers with nothing.
+_FIXED_TOKENS = (
+    ("event_id", len('{"event_id":"'), 1), *((n, len(n) + 3, 1) for n in (
+        "ts", "service", "host", "method", "path")),
+    *((n, len(n) + 2, 0) for n in ("status", "latency_ms", "bytes")),
+)
+_FIELD_SEPARATOR = b',"'
+_LONGEST = 1 << 30  # a slice stop past the end of any value
+
+# pyarrow releases the GIL inside compute kernels, so slices of a big batch are validated on
+# all cores.
 _SLICE_ROWS = 4096
 
 
@@ -133,16 +151,51 @@ def _pool():
     return ThreadPoolExecutor(max(1, min(4, os.cpu_count() or 1)), "lae-fast-validate")
 
 
-def _extract(values: pa.Array) -> pa.StructArray:
+class _Fields(NamedTuple):
+    ok: np.ndarray  # per input message: it has the shape
+    cols: dict[str, pa.Array]  # per shaped message: each field's text ("" for an unset one)
+    is_set: dict[str, pa.Array]  # per shaped message and optional field: a string was given
+
+
+def _fields(values: pa.Array) -> _Fields:
+    """Which messages have the shape, and their fields' text.
+
+    The same answer as ``extract_regex(values, pattern())`` (the tests compare both) at about
+    half the cost: the DFA decides the shape, then the text is cut at the ',"' separators
+    (split + fixed-width slices: no regex) instead of by capture groups.
+    """
+    import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    n = len(values)
-    if n <= _SLICE_ROWS:
-        return pc.extract_regex(values, pattern())
-    parts = _pool().map(lambda i: pc.extract_regex(values.slice(i, _SLICE_ROWS), pattern()),
-                        range(0, n, _SLICE_ROWS))
-    return pa.concat_arrays(list(parts))
+    matches = pc.fill_null(pc.match_substring_regex(values, _shape_test()), False)
+    ok = matches.to_numpy(zero_copy_only=False)
+    tokens = pc.split_pattern(values.filter(matches), _FIELD_SEPARATOR)
+    cols = {}
+    for i, (name, before, after) in enumerate(_FIXED_TOKENS):
+        text = pc.binary_slice(pc.list_element(tokens, i), before, -after or _LONGEST)
+        cols[name] = text.cast(pa.string())
+    # A message without optional fields ends with its bytes: "bytes":512}
+    cols["bytes"] = pc.utf8_rtrim(cols["bytes"], "}")
+
+    # The optional fields follow in a fixed order, each absent, null or a string: find each
+    # by its key among the remaining tokens (the last one ends with the message's '}').
+    rest = pc.list_slice(tokens, len(_FIXED_TOKENS))
+    row_of = pc.list_parent_indices(rest).to_numpy()
+    rest = pc.utf8_rtrim(pc.list_flatten(rest).cast(pa.string()), "}")
+    n = len(tokens)
+    is_set = {}
+    for name in _OPTIONAL:
+        given = pc.starts_with(rest, f'{name}":"')
+        text = pc.utf8_slice_codeunits(rest.filter(given), len(name) + 3, -1)
+        rows = row_of[given.to_numpy(zero_copy_only=False)]
+        where = np.full(n, len(text), dtype=np.int64)  # unset: the "" appended below
+        where[rows] = np.arange(len(rows))
+        cols[name] = pa.concat_arrays([text, pa.array([""])]).take(where)
+        flags = np.zeros(n, dtype=bool)
+        flags[rows] = True
+        is_set[name] = pa.array(flags)
+    return _Fields(ok, cols, is_set)
 
 
 def _days_in_month(year: np.ndarray, month: np.ndarray) -> np.ndarray:
@@ -162,22 +215,31 @@ def validate_batch(values: pa.Array) -> tuple[np.ndarray, pa.Table]:
     """
     import numpy as np
     import pyarrow as pa
+
+    n = len(values)
+    if n <= _SLICE_ROWS:
+        return _validate_slice(values)
+    parts = list(_pool().map(lambda i: _validate_slice(values.slice(i, _SLICE_ROWS)),
+                             range(0, n, _SLICE_ROWS)))
+    # One chunk per column, as a single slice gives: the Parquet bytes must not depend on how
+    # a batch was sliced here.
+    return (np.concatenate([ok for ok, _ in parts]),
+            pa.concat_tables([table for _, table in parts]).combine_chunks())
+
+
+def _validate_slice(values: pa.Array) -> tuple[np.ndarray, pa.Table]:
+    import numpy as np
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     from lae.schema.arrow import arrow_schema
 
     schema = arrow_schema()
-    m = _extract(values)
-    ok = m.is_valid().to_numpy(zero_copy_only=False)
+    ok, cols, is_set = _fields(values)
     if not ok.any():
         return ok, schema.empty_table()
-    m = m.filter(pa.array(ok))
-    cols = {name: m.field(name).cast(pa.string()) for name in
-            (*_COLUMN_PATTERNS, "user_id", "user_agent")}
-    is_set = {name: pc.equal(m.field(f"{name}_set").cast(pa.string()), '"')
-              for name in _OPTIONAL}
 
-    good = np.ones(len(m), dtype=bool)
+    good = np.ones(int(ok.sum()), dtype=bool)
     for name, pat in _COLUMN_PATTERNS.items():
         match = pc.match_substring_regex(cols[name], _full(pat))
         if name in is_set:
