@@ -164,9 +164,17 @@ class Split:
 
         ts_us = table["ts"].combine_chunks().cast(pa.int64()).to_numpy()
         hours = ts_us // 3_600_000_000
-        for hour in np.unique(hours).tolist():
-            piece = table if len(np.unique(hours)) == 1 else table.filter(
-                pa.array(hours == hour))
+        distinct = np.unique(hours)
+        if len(distinct) > 1:
+            # Late events spread a batch over many hours: one stable sort by hour (offset
+            # order kept within each hour) and a slice per hour, not a filter of the whole
+            # batch per hour.
+            order = np.argsort(hours, kind="stable")
+            table, hours = table.take(pa.array(order)), hours[order]
+        starts = np.searchsorted(hours, distinct)
+        ends = [*starts[1:].tolist(), len(hours)]
+        for hour, start, end in zip(distinct.tolist(), starts.tolist(), ends, strict=True):
+            piece = table.slice(start, end - start)
             at = datetime.fromtimestamp(hour * 3600, UTC)
             b = self.valid[(at.year, at.month, at.day, at.hour)]
             b.pieces.append(piece)
