@@ -165,10 +165,11 @@ class Split:
         ts_us = table["ts"].combine_chunks().cast(pa.int64()).to_numpy()
         hours = ts_us // 3_600_000_000
         distinct = np.unique(hours)
-        if len(distinct) > 1:
+        if (hours[1:] < hours[:-1]).any():
             # Late events spread a batch over many hours: one stable sort by hour (offset
             # order kept within each hour) and a slice per hour, not a filter of the whole
-            # batch per hour.
+            # batch per hour. A batch already in hour order (one hour, or crossing an hour
+            # boundary in order) is sliced as it is, without a copy.
             order = np.argsort(hours, kind="stable")
             table, hours = table.take(pa.array(order)), hours[order]
         starts = np.searchsorted(hours, distinct)

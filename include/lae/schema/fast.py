@@ -117,6 +117,8 @@ LENGTHS = _LENGTHS
 
 @cache
 def pattern() -> str:
+    """The shape with a capture group per value: the reference the fast path's cutting of
+    the text is tested against (tests/unit/test_schema_fast.py, bench/bench_schema.py)."""
     return _shape()
 
 
