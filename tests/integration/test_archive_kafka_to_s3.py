@@ -53,7 +53,7 @@ def _batch(settings, tmp_path, count=3000, seed=7):
 
 
 def _run(topic, run_id, *, crash=None, ttl=30, threshold=64 * 1024 * 1024, part=16 * 1024,
-         max_rows=400, group=None):
+         max_rows=400, group=None, workers=1):
     env = {**os.environ}
     env.pop(CRASH_ENV, None)
     if crash:
@@ -61,7 +61,7 @@ def _run(topic, run_id, *, crash=None, ttl=30, threshold=64 * 1024 * 1024, part=
     cmd = [sys.executable, "-m", "lae.archive", "--topic", topic, "--run-id", run_id,
            "--group-id", group or f"g-{topic}", "--max-rows", str(max_rows),
            "--multipart-threshold", str(threshold), "--part-size", str(part),
-           "--lease-ttl", str(ttl)]
+           "--lease-ttl", str(ttl), "--workers", str(workers)]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -158,6 +158,22 @@ def test_archive_matches_ground_truth(stack, tmp_path, spark):
         f"s3a://{settings.bucket}/master/logs/v1/")
     n = df.where(df.topic == topic).count()
     assert n == manifest["totals"]["valid"]
+
+
+def test_worker_processes_archive_exactly_once(stack, tmp_path):
+    """``--workers 2``: partitions archived by processes forked from the preloaded forkserver
+    give the same exactly-once result and a manifest covering every partition."""
+    settings = stack
+    topic, truth = _batch(settings, tmp_path, seed=11)
+    run_id = f"w-{topic}"
+    assert len(set(truth["partition"].to_pylist())) > 1  # work for both workers
+    proc = _run(topic, run_id, workers=2)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    master, _ = _assert_exactly_once(settings, topic, truth)
+    manifest = _manifest(settings, run_id)
+    assert {f["key"] for f in manifest["files"]} == set(master)
+    assert {p["partition"] for p in manifest["partitions"]} == set(truth["partition"].to_pylist())
+    assert manifest["totals"]["valid"] + manifest["totals"]["quarantined"] == truth.num_rows
 
 
 @pytest.mark.parametrize("step", ["before_upload", "mid_multipart", "after_upload",

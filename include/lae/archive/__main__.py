@@ -28,13 +28,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--multipart-threshold", type=int, default=UploadConfig.multipart_threshold)
     p.add_argument("--part-size", type=int, default=UploadConfig.part_size)
     p.add_argument("--lease-ttl", type=int, default=600)
+    p.add_argument("--workers", type=int, default=1,
+                   help="archive partitions in this many processes (the DAG maps one task "
+                        "per partition instead)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     run_id = args.run_id or "manual__" + datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     opts = RunOptions(run_id=run_id, topic=args.topic, group_id=args.group_id,
                       max_rows=args.max_rows, max_range=args.max_range,
                       upload=UploadConfig(args.multipart_threshold, args.part_size),
-                      lease_ttl_s=args.lease_ttl)
+                      lease_ttl_s=args.lease_ttl, workers=args.workers)
     manifest = run_archive(get_settings(), opts)
     json.dump(manifest, sys.stdout, indent=1, sort_keys=True)
     print()
