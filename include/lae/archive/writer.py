@@ -164,7 +164,6 @@ class Split:
 
         ts_us = table["ts"].combine_chunks().cast(pa.int64()).to_numpy()
         hours = ts_us // 3_600_000_000
-        distinct = np.unique(hours)
         if (hours[1:] < hours[:-1]).any():
             # Late events spread a batch over many hours: one stable sort by hour (offset
             # order kept within each hour) and a slice per hour, not a filter of the whole
@@ -172,9 +171,11 @@ class Split:
             # boundary in order) is sliced as it is, without a copy.
             order = np.argsort(hours, kind="stable")
             table, hours = table.take(pa.array(order)), hours[order]
-        starts = np.searchsorted(hours, distinct)
+        # In hour order now: a piece starts where the hour changes (one linear pass; np.unique
+        # would sort every batch again).
+        starts = np.flatnonzero(np.r_[True, hours[1:] != hours[:-1]])
         ends = [*starts[1:].tolist(), len(hours)]
-        for hour, start, end in zip(distinct.tolist(), starts.tolist(), ends, strict=True):
+        for hour, start, end in zip(hours[starts].tolist(), starts.tolist(), ends, strict=True):
             piece = table.slice(start, end - start)
             at = datetime.fromtimestamp(hour * 3600, UTC)
             b = self.valid[(at.year, at.month, at.day, at.hour)]
