@@ -30,7 +30,9 @@ the rows are the same as before (the users sketches may differ byte-wise, not in
 A run's logical date is 02:00 UTC of the recomputed day (the run itself starts 24 h later), and
 the backfill takes runs whose logical date lies in [from-date 00:00, to-date 00:00]: the command
 above recomputes 2026-11-01 … 2026-11-06 (pass the day after the last one as `--to-date`).
-`max_active_runs` keeps recomputes sequential.
+Scheduled and manual runs are sequential (`max_active_runs=1`); a backfill has its own limit
+(`--max-active-runs`, default 10), and days recomputed at once are safe: each publish and the
+watermark move are conditional updates (lae.batch.store).
 
 Triggering by hand: set `day` in the run's config (`{"day": "2026-11-20"}`); without it a
 manual run recomputes the day before its logical date (Airflow infers a manual run's data

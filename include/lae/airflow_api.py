@@ -26,6 +26,9 @@ class AirflowApi:
     base_url: str
     token: str
     timeout: float = 30.0
+    # How long a refused connection is retried: the local stack's supervisor restarts an
+    # api-server that exited within seconds (lae.stack.airflow_supervisor).
+    connect_retry_s: float = 90.0
 
     @classmethod
     def login(cls, settings: Settings, username: str | None = None,
@@ -42,9 +45,26 @@ class AirflowApi:
         return cls(settings.airflow_url, resp.json()["access_token"])
 
     def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        """(status, parsed JSON or text); HTTP errors are returned for the caller to judge."""
-        resp = httpx.request(method, f"{self.base_url}{path}", json=body, timeout=self.timeout,
-                             headers={"Authorization": f"Bearer {self.token}"})
+        """(status, parsed JSON or text); HTTP errors are returned for the caller to judge.
+
+        A refused connection is retried for ``connect_retry_s`` (safe for any method: nothing
+        was sent), then raised as AirflowApiError.
+        """
+        deadline = time.monotonic() + self.connect_retry_s
+        while True:
+            try:
+                resp = httpx.request(method, f"{self.base_url}{path}", json=body,
+                                     timeout=self.timeout,
+                                     headers={"Authorization": f"Bearer {self.token}"})
+                break
+            except httpx.ConnectError as exc:
+                if time.monotonic() >= deadline:
+                    raise AirflowApiError(
+                        f"{method} {path}: Airflow's api-server at {self.base_url} refused "
+                        f"connections for {self.connect_retry_s:.0f}s ({exc}); is Airflow "
+                        "running? `lae stack status`, and its log under the state dir "
+                        "(airflow/airflow.log)") from exc
+                time.sleep(2)
         try:
             return resp.status_code, resp.json()
         except ValueError:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 
+import psutil
 import pytest
 
 from lae.airflow_api import AirflowApi
@@ -113,3 +115,24 @@ def test_health_dag_succeeds_through_the_scheduler(request, settings):
     assert state == "success", f"{tasks}; task logs under {settings.service_dir('airflow')}/logs"
     assert set(tasks) == {"kafka_round_trip", "cassandra_release", "s3_bucket"}
     assert all(s == "success" for s in tasks.values()), tasks
+
+
+def test_a_killed_scheduler_is_restarted_and_airflow_stays_up(airflow_service):
+    """Airflow's scheduler exits on any error of its loop; the local supervisor restarts it,
+    as Docker's restart policy does, instead of taking the whole Airflow down. A real SIGKILL,
+    then a heartbeat from a new scheduler process."""
+    supervisor = psutil.Process(airflow_service.process.pid())
+    (scheduler,) = [p for p in supervisor.children() if "scheduler" in p.cmdline()]
+    killed_at = datetime.now(UTC)
+    scheduler.kill()
+
+    def new_scheduler_beats():
+        beat = airflow_service.health()["scheduler"]["latest_scheduler_heartbeat"]
+        return beat is not None and datetime.fromisoformat(beat) > killed_at
+
+    wait_for(new_scheduler_beats, 240, "a heartbeat from a restarted scheduler", interval=3)
+    (restarted,) = [p for p in supervisor.children() if "scheduler" in p.cmdline()]
+    assert restarted.pid != scheduler.pid
+    log = airflow_service.process.log_file.read_text()
+    assert "scheduler exited with code -9; restarting" in log
+    assert airflow_service.healthy()

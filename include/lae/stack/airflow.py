@@ -8,9 +8,9 @@ against this home and DB (the stack, tests, ``lae airflow ...``).
 Why not ``airflow standalone``: it starts the scheduler and triggerer with their log servers
 (8793/8794), which bind every interface with no setting to change it. On one machine the
 api-server reads task logs from the shared log folder, so this module runs the same four
-components itself with ``--skip-serve-logs`` under a small supervisor (``python -m
-lae.stack.airflow``): one process group, one log file per component, and if any component
-exits the others are stopped so the stack sees the failure instead of a half-alive Airflow.
+components itself with ``--skip-serve-logs`` under a small supervisor
+(``lae.stack.airflow_supervisor``): one process group, one log file per component, and a
+component that exits is restarted within a budget (as the Docker setup's restart policy does).
 """
 
 from __future__ import annotations
@@ -19,10 +19,8 @@ import base64
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from datetime import datetime
 from pathlib import Path
@@ -41,7 +39,7 @@ CONNECTIONS_FILE = "connections.json"
 # no wait at all: see AirflowApi.create_backfill.) Two dicts: Airflow adds keys to the sync one.
 SQLITE_CONNECT_ARGS = {"timeout": 60}
 SQLITE_CONNECT_ARGS_ASYNC = {"timeout": 60}
-# Not __name__: the supervisor runs this file as __main__.
+# Not __name__: Airflow imports these by path from any process.
 _THIS_MODULE = "lae.stack.airflow"
 
 # (name, argv after `airflow`). The DB is migrated before these start.
@@ -223,7 +221,7 @@ class AirflowService(Service):
             "NO_COLOR": "1",
             "PYTHONUNBUFFERED": "1",
         }
-        return [sys.executable, "-m", "lae.stack.airflow"], env
+        return [sys.executable, "-m", "lae.stack.airflow_supervisor"], env
 
     def health(self) -> dict:
         url = f"{self.settings.airflow_url}/api/v2/monitor/health"
@@ -258,61 +256,3 @@ class AirflowService(Service):
 
         self.connections_file.write_text(json.dumps(connections(self.settings), indent=2))
         AirflowApi.login(self.settings).upsert_connections(connections(self.settings))
-
-
-def supervise(state_dir: Path) -> int:
-    """Migrate the DB, run the components until one exits or we get SIGTERM/SIGINT."""
-    airflow = str(venv_bin() / "airflow")
-    print("migrating the metadata DB", flush=True)
-    if subprocess.call([airflow, "db", "migrate"]) != 0:  # noqa: S603 - fixed argv
-        print("airflow db migrate failed", flush=True)
-        return 1
-    connections_file = state_dir / CONNECTIONS_FILE
-    if connections_file.exists():
-        print("importing connections", flush=True)
-        argv = [airflow, "connections", "import", "--overwrite", str(connections_file)]
-        if subprocess.call(argv) != 0:  # noqa: S603 - fixed argv
-            print("airflow connections import failed", flush=True)
-            return 1
-    procs: dict[str, subprocess.Popen] = {}
-    for name, args in COMPONENTS:
-        log_path = state_dir / f"{name}.log"
-        with open(log_path, "ab") as log:
-            procs[name] = subprocess.Popen(  # noqa: S603 - fixed argv
-                [airflow, *args], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        print(f"started {name} pid {procs[name].pid} (log: {log_path})", flush=True)
-
-    stopping = False
-
-    def _stop(signum, _frame):
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    code = 0
-    while not stopping:
-        exited = [(n, p.returncode) for n, p in procs.items() if p.poll() is not None]
-        if exited:
-            name, code = exited[0]
-            print(f"{name} exited with code {code}; stopping the others. "
-                  f"See {state_dir / (name + '.log')}", flush=True)
-            code = code or 1
-            break
-        time.sleep(1)
-    for p in procs.values():
-        if p.poll() is None:
-            p.terminate()
-    deadline = time.monotonic() + 30
-    for p in procs.values():
-        try:
-            p.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            p.kill()
-    print("stopped", flush=True)
-    return code
-
-
-if __name__ == "__main__":
-    # The stack starts this with cwd = the service dir and airflow_env() in the environment.
-    sys.exit(supervise(Path.cwd()))
