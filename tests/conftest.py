@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 
 import pytest
 
@@ -28,6 +29,36 @@ os.environ.update(_airflow_env(get_settings()))
 # py4j logs "closing connection" from __del__ at interpreter exit, after pytest closed the
 # streams, which prints a "--- Logging error ---" traceback; nothing is wrong.
 logging.getLogger("py4j").setLevel(logging.WARNING)
+
+
+def _airflow_supervisor_log() -> Path:
+    return get_settings().service_dir("airflow") / "airflow.log"
+
+
+def pytest_sessionstart(session):
+    # Where this session's part of the local Airflow's supervisor log begins.
+    try:
+        session.config._lae_airflow_log_offset = _airflow_supervisor_log().stat().st_size
+    except FileNotFoundError:
+        session.config._lae_airflow_log_offset = 0
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """Airflow components that exited during this session (the supervisor restarts them): a
+    failure that follows one is then explained in CI's output, not only in a state dir."""
+    offset = getattr(config, "_lae_airflow_log_offset", 0)
+    try:
+        with open(_airflow_supervisor_log(), "rb") as f:
+            f.seek(offset)
+            lines = f.read().decode(errors="replace").splitlines()
+    except FileNotFoundError:
+        return
+    exits = [i for i, line in enumerate(lines) if " exited with code " in line]
+    if exits:
+        terminalreporter.section("Airflow components that exited (lae.stack.airflow_supervisor)")
+        for i in exits[:5]:  # each with the end of the component's log the supervisor printed
+            for line in lines[i:i + 9]:
+                terminalreporter.write_line(line[:300])
 
 
 @pytest.fixture(scope="session")

@@ -123,6 +123,8 @@ def test_a_killed_scheduler_is_restarted_and_airflow_stays_up(airflow_service):
     then a heartbeat from a new scheduler process."""
     supervisor = psutil.Process(airflow_service.process.pid())
     (scheduler,) = [p for p in supervisor.children() if "scheduler" in p.cmdline()]
+    workers = scheduler.children(recursive=True)  # LocalExecutor workers
+    assert workers, "the scheduler has no LocalExecutor workers to leave behind"
     killed_at = datetime.now(UTC)
     scheduler.kill()
 
@@ -133,6 +135,8 @@ def test_a_killed_scheduler_is_restarted_and_airflow_stays_up(airflow_service):
     wait_for(new_scheduler_beats, 240, "a heartbeat from a restarted scheduler", interval=3)
     (restarted,) = [p for p in supervisor.children() if "scheduler" in p.cmdline()]
     assert restarted.pid != scheduler.pid
+    # What the killed scheduler left behind was stopped, not left idle for ever.
+    assert not [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
     log = airflow_service.process.log_file.read_text()
     assert "scheduler exited with code -9; restarting" in log
     assert airflow_service.healthy()

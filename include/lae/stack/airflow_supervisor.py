@@ -18,6 +18,7 @@ everything and exits non-zero, and the stack reports Airflow as down.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -25,6 +26,8 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import psutil
 
 from lae.stack.airflow import COMPONENTS, CONNECTIONS_FILE, venv_bin
 
@@ -79,6 +82,47 @@ def _alert(name: str, code: int, action: str, log_path: Path, severity: str) -> 
                severity=severity, channels=[])
 
 
+def leftovers_in_group(pgid: int) -> list[psutil.Process]:
+    """Processes of process group ``pgid`` whose parent is not in it, and their descendants,
+    except the calling process: what a component that exited left behind.
+
+    A component's children (the scheduler's LocalExecutor workers and the task processes they
+    run) outlive it, reparented out of the group; idle, they would wait on their dead parent's
+    queue for ever and hold up ``lae stack down`` (it waits for the whole group) by a minute.
+    A process that detached into a session of its own (the streaming job) is not in the group.
+    """
+    me = os.getpid()
+    members: dict[int, psutil.Process] = {}
+    for proc in psutil.process_iter(["ppid"]):
+        try:
+            if os.getpgid(proc.pid) == pgid:
+                members[proc.pid] = proc
+        except ProcessLookupError:
+            continue
+    found: list[psutil.Process] = []
+    for pid, proc in members.items():
+        if pid != me and proc.info["ppid"] not in members:
+            try:
+                found += [proc, *proc.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                continue
+    return found
+
+
+def stop_processes(procs: list[psutil.Process], grace_s: float = 5.0) -> None:
+    for proc in procs:
+        try:
+            proc.terminate()
+        except psutil.NoSuchProcess:
+            continue
+    _, alive = psutil.wait_procs(procs, timeout=grace_s)
+    for proc in alive:
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            continue
+
+
 class Supervisor:
     """Runs ``commands`` (name -> argv), each logging to ``<state_dir>/<name>.log``."""
 
@@ -86,6 +130,10 @@ class Supervisor:
                  budget_factory=RestartBudget):
         self.state_dir = state_dir
         self.commands = commands
+        # Leftovers are looked for only in a process group of our own (the stack starts the
+        # supervisor in a new session); in a shared group, "parent not in the group" would
+        # also match whatever started that group.
+        self.own_group = os.getpgid(0) == os.getpid()
         self.procs: dict[str, subprocess.Popen] = {}
         self.restart_at: dict[str, float] = {}
         self.budgets = {name: budget_factory() for name in self.commands}
@@ -112,6 +160,12 @@ class Supervisor:
             if name in self.restart_at or proc.poll() is None:
                 continue
             code = proc.returncode
+            if self.own_group:
+                left = leftovers_in_group(os.getpgid(0))
+                if left:
+                    print(f"{name} left {len(left)} processes behind; stopping them "
+                          f"(pids {sorted(p.pid for p in left)})", flush=True)
+                    stop_processes(left)
             budget = self.budgets[name]
             delay = budget.on_exit(now)
             tail = log_tail(self.log_path(name))
