@@ -96,3 +96,11 @@ def test_a_component_that_keeps_exiting_stops_the_supervisor(state_dir, capsys):
     assert "giving up" in out and out.rstrip().endswith("stopped")
     alerts = read_records(alerts_file(get_settings()))
     assert [a["severity"] for a in alerts] == ["warning", "warning", "critical"]
+
+
+def test_log_tail_gives_the_last_lines_of_a_large_log(tmp_path):
+    log = tmp_path / "big.log"
+    log.write_bytes(b"".join(b"line %d\n" % i for i in range(200_000)))  # ~2.2 MB
+    assert log_tail(log, lines=3) == "line 199997\nline 199998\nline 199999\n"
+    assert log_tail(log, lines=3, window=4096).endswith("line 199999\n")
+    assert log_tail(tmp_path / "missing.log").startswith("(log unreadable:")

@@ -61,9 +61,13 @@ class RestartBudget:
         return len(self._exits)
 
 
-def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+def log_tail(path: Path, lines: int = LOG_TAIL_LINES, window: int = 64 * 1024) -> str:
+    """The last ``lines`` lines of ``path``, from its last ``window`` bytes only: a local
+    stack's component logs only grow, and a crash should not wait on reading one whole."""
     try:
         with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - window))
             return b"".join(deque(f, maxlen=lines)).decode(errors="replace")
     except OSError as exc:
         return f"(log unreadable: {exc})"
