@@ -32,7 +32,7 @@ logging.getLogger("py4j").setLevel(logging.WARNING)
 
 
 def _airflow_supervisor_log() -> Path:
-    return get_settings().service_dir("airflow") / "airflow.log"
+    return get_service("airflow", get_settings()).log_file
 
 
 def pytest_sessionstart(session):
