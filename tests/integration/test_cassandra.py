@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from lae.cassandra import connect
+from lae.cassandra import IdempotentWriteRetryPolicy, connect, idempotent
 from lae.cassandra_schema import MIGRATIONS_DIR, MigrationError, migrate
 
 pytestmark = pytest.mark.integration
@@ -81,6 +81,19 @@ def test_cql_round_trip_with_prepared_statements(session, settings, service_name
     assert row.users_hll == b"\x01\x02hll"
     # The realtime table's default TTL (3 days) applies without the writer asking for it.
     assert 0 < row.ttl <= 3 * 24 * 3600
+
+
+def test_sessions_resend_timed_out_idempotent_writes(session, settings, service_name):
+    """Every LAE session carries the retry policy; a marked statement's executions say so."""
+    from cassandra.cluster import EXEC_PROFILE_DEFAULT
+
+    profile = session.cluster.profile_manager.profiles[EXEC_PROFILE_DEFAULT]
+    assert isinstance(profile.retry_policy, IdempotentWriteRetryPolicy)
+    insert = idempotent(session.prepare(INSERT_RT.format(ks=settings.keyspace)))
+    future = session.execute_async(insert, (service_name, DAY, MINUTE, "/p", "2xx", 1, 0, 0,
+                                            10, 1.0, 1.0, [1], None))
+    future.result()
+    assert future.query.is_idempotent
 
 
 def test_all_design_tables_exist(session, settings):

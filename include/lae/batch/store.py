@@ -89,10 +89,11 @@ def write_partition(rows: Iterator, settings: Settings, batch_id: str, bucket: s
     from cassandra.concurrent import execute_concurrent
     from cassandra.query import BatchStatement, BatchType
 
-    from lae.cassandra import connect
+    from lae.cassandra import connect, idempotent
 
     def batch_of(values: list[tuple]) -> BatchStatement:
-        batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+        # Idempotent: full rows under their whole key and batch id; a timed-out batch is resent.
+        batch = idempotent(BatchStatement(batch_type=BatchType.UNLOGGED))
         for v in values:
             batch.add(insert, v)
         return batch

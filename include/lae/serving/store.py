@@ -22,6 +22,7 @@ from cassandra.concurrent import execute_concurrent_with_args
 from cassandra.query import tuple_factory
 
 from lae.batch.store import VIEW, as_date
+from lae.cassandra import idempotent
 from lae.serving.merge import BATCH, REALTIME, ViewRow
 
 MEASURES = ("requests", "errors", "client_errors", "bytes", "latency_sum", "latency_max",
@@ -101,6 +102,9 @@ class ViewStore:
         stmt = self._prepared.get(cql)
         if stmt is None:
             stmt = self._prepared[cql] = self.session.prepare(cql)
+            # The serving tables' writes (upserts of complete rows, deletes by full key) may be
+            # resent after a timeout; reads are not writes; this store issues no LWTs.
+            idempotent(stmt)
         return stmt
 
     def run(self, cql: str, params: tuple = (), timeout: float = 30.0):

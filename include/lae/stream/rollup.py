@@ -32,6 +32,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
+from lae.cassandra import idempotent
 from lae.stream import store
 from lae.stream.progress import heartbeat_of
 
@@ -142,7 +143,7 @@ def roll_hours(spark, session, keyspace: str, hours: Iterable[HourKey],
     """Read the complete minute rows of these hours, roll them up, upsert the hour rows;
     returns (minute rows read, hour rows written). ``statements``: prepared (select, insert)."""
     select, insert = statements or (session.prepare(_minute_select(keyspace)),
-                                    session.prepare(store.upsert_cql(keyspace, "hour")))
+                                    idempotent(session.prepare(store.upsert_cql(keyspace, "hour"))))
     minute_rows = read_minute_rows(session, select, hours)
     rows = hour_rows(spark, minute_rows)
     store.execute_all(session, insert, [store.rt_values(r, "hour") for r in rows])
@@ -184,7 +185,7 @@ class HourRollup(threading.Thread):
         self._catch_up = catch_up
         self._since = catch_up_since
         self._statements = (session.prepare(_minute_select(keyspace)),
-                            session.prepare(store.upsert_cql(keyspace, "hour")))
+                            idempotent(session.prepare(store.upsert_cql(keyspace, "hour"))))
 
     def run(self) -> None:
         if self._catch_up:
