@@ -43,6 +43,11 @@ TODAY = NOW.date()
 YESTERDAY = TODAY - timedelta(days=1)
 RT_FROM = datetime(YESTERDAY.year, YESTERDAY.month, YESTERDAY.day, 12, tzinfo=UTC)
 W_EXPECTED = datetime(TODAY.year, TODAY.month, TODAY.day, tzinfo=UTC)
+# Today's events span [00:00, NOW), or the first 5 minutes when NOW is earlier than that; the
+# queries end a minute after the later of the two. (They ended at NOW + 1 min: a CI run that
+# loaded this module at 00:00 UTC placed most of today's events after the queries' end.)
+TODAY_SPAN = max(NOW - W_EXPECTED, timedelta(minutes=5))
+QUERY_END = W_EXPECTED + TODAY_SPAN + timedelta(minutes=1)
 QUERY = "speed_views"
 LATE_TABLE_CQL = """CREATE TABLE IF NOT EXISTS stream_late_events (
   service text, day date, query_name text, batch_id bigint, events bigint,
@@ -52,8 +57,8 @@ RT_COLUMNS = ("service", "day", "{b}", "path", "status_class", "requests", "erro
 
 
 def today_events(n: int, rng: random.Random) -> list[Event]:
-    """Events between today 00:00 and now (at least a few minutes' worth)."""
-    span = max((NOW - W_EXPECTED).total_seconds(), 300.0)
+    """Events between today 00:00 and now (at least 5 minutes' worth: see TODAY_SPAN)."""
+    span = TODAY_SPAN.total_seconds()
     out = []
     for _ in range(n):
         e = event_from_dict({
@@ -187,7 +192,7 @@ def test_query_api_merges_batch_before_w_and_realtime_after(stack_data):
     start = datetime.combine(YESTERDAY, datetime.min.time(), UTC)
     body = httpx.get(f"{url}/v1/metrics", timeout=60, params={
         "service": "checkout", "from": start.isoformat(),
-        "to": (NOW + timedelta(minutes=1)).isoformat()}).json()
+        "to": QUERY_END.isoformat()}).json()
     assert body["w"] == W_EXPECTED.isoformat().replace("+00:00", "Z")
     points = body["points"]
     sources = {(p["start"] < body["w"], p["source"]) for p in points}
@@ -200,16 +205,16 @@ def test_query_api_merges_batch_before_w_and_realtime_after(stack_data):
     from lae.serving.query import read_merged
     from lae.serving.series import series
 
-    merged = read_merged(stack_data["store"], "checkout", start, NOW + timedelta(minutes=1))
+    merged = read_merged(stack_data["store"], "checkout", start, QUERY_END)
     expected = [p.as_json() for p in series(merged.rows)]
     for _ in range(2):
         again = httpx.get(f"{url}/v1/metrics", timeout=60, params={
             "service": "checkout", "from": start.isoformat(),
-            "to": (NOW + timedelta(minutes=1)).isoformat()}).json()
+            "to": QUERY_END.isoformat()}).json()
         assert again["points"] == expected
     # path filter: a subset of the same buckets.
     only = httpx.get(f"{url}/v1/metrics", timeout=60, params={
-        "service": "checkout", "from": start.isoformat(), "to": NOW.isoformat(),
+        "service": "checkout", "from": start.isoformat(), "to": QUERY_END.isoformat(),
         "granularity": "hour", "path": "/v1/search"}).json()["points"]
     assert 0 < sum(p["requests"] for p in only) < truth
     health = httpx.get(f"{url}/v1/health", timeout=60).json()
