@@ -2,8 +2,8 @@
 
 pyspark ships Spark and the Hadoop client but neither ``format("kafka")`` nor the S3A
 filesystem. ``scripts/fetch-jars.sh`` resolves exactly the missing jars (``jvm/spark/pom.xml``)
-into ``$LAE_JARS_DIR/spark``; ``spark_conf`` puts them on the classpath and points S3A at the
-configured endpoint (the local S3Proxy by default).
+into ``$LAE_JARS_DIR/spark``; ``spark_conf`` puts them on the classpath (``classpath_conf``)
+and points S3A at the configured endpoint (the local S3Proxy by default).
 
 Use::
 
@@ -41,14 +41,31 @@ def spark_jars(settings: Settings) -> list[Path]:
     return jars
 
 
-def spark_conf(settings: Settings | None = None) -> dict[str, str]:
-    """Spark properties for Kafka and S3A access with these settings (all values strings)."""
+def is_local(master: str | None) -> bool:
+    return bool(master) and master.startswith("local")
+
+
+def classpath_conf(jars: list[Path], master: str | None) -> dict[str, str]:
+    """How the jars reach the JVMs that need them.
+
+    On a cluster (or when the master is not known here), ``spark.jars``: Spark ships them to
+    every executor. With a ``local[…]`` master driver and executors are one JVM, so the jars go
+    on its classpath where they lie. ``spark.jars`` made every local application fetch each jar
+    through Spark's own file server into a per-application ``userFiles`` copy: 670 MB a start
+    for the AWS SDK bundle alone, and left in the temp dir by every driver that was killed.
+    """
+    if is_local(master):
+        return {"spark.driver.extraClassPath": os.pathsep.join(str(j) for j in jars)}
+    return {"spark.jars": ",".join(str(j) for j in jars)}
+
+
+def spark_conf(settings: Settings | None = None, master: str | None = None) -> dict[str, str]:
+    """Spark properties for Kafka and S3A access with these settings (all values strings);
+    ``master`` is where the job will run (see ``classpath_conf``)."""
     s = settings or get_settings()
-    jars = spark_jars(s)
     hadoop = "spark.hadoop.fs.s3a."
     return {
-        # spark.jars ships the jars to executors wherever they run (local or a cluster).
-        "spark.jars": ",".join(str(j) for j in jars),
+        **classpath_conf(spark_jars(s), master),
         # Event times are UTC everywhere (date=/hour= partitions, minute buckets).
         "spark.sql.session.timeZone": "UTC",
         f"{hadoop}impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
@@ -88,8 +105,8 @@ def build_session(
     # `lae` installed; pyspark's default is whatever `python3` is first on PATH. A cluster whose
     # executors keep Python elsewhere sets PYSPARK_PYTHON explicitly.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    props = spark_conf(s)
-    if master.startswith("local"):
+    props = spark_conf(s, master)
+    if is_local(master):
         # Small local defaults: few cores, so few shuffle partitions; no UI port to collide on.
         props.setdefault("spark.sql.shuffle.partitions", "4")
         props.setdefault("spark.ui.enabled", "false")

@@ -55,3 +55,18 @@ def test_spark_reads_kafka_and_writes_parquet_to_s3a(settings, kafka_service, s3
             assert rec["topic"] == topic
             got[value["event_id"]] = value
     assert got == sent
+
+
+def test_a_local_session_uses_the_jars_in_place(spark):
+    """With a local master the jars are on the JVM's classpath where they lie: no application
+    copy of them (spark.jars made each local application fetch 670 MB of AWS SDK into its
+    userFiles folder, left behind by every killed driver). The test above shows the Kafka
+    source and S3A load from there."""
+    import os
+
+    from pyspark import SparkFiles
+
+    assert spark.range(100).count() == 100  # a task: the executor has set up its files
+    copies = [f for f in os.listdir(SparkFiles.getRootDirectory()) if f.endswith(".jar")]
+    assert copies == []
+    assert not spark.conf.get("spark.jars", "")

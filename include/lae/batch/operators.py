@@ -17,28 +17,31 @@ class LaeSparkSubmitOperator(SparkSubmitOperator):
     """
 
     def execute(self, context):
+        from airflow.sdk import BaseHook
+
         from lae.config import get_settings
         from lae.spark import spark_conf
 
+        master = BaseHook.get_connection(self._conn_id).host or ""
         # The job's driver and Python workers run the interpreter that has `lae` installed (this
         # worker's venv; the same path in the Docker image) unless PYSPARK_PYTHON says otherwise.
         python = os.environ.get("PYSPARK_PYTHON", sys.executable)
         interpreters = {"spark.pyspark.python": python, "spark.pyspark.driver.python": python}
-        self.conf = {**spark_conf(get_settings()), **interpreters, **self._local_defaults(),
-                     **(self.conf or {})}
+        self.conf = {**spark_conf(get_settings(), master), **interpreters,
+                     **self._local_defaults(master), **(self.conf or {})}
         return super().execute(context)
 
-    def _local_defaults(self) -> dict[str, str]:
+    @staticmethod
+    def _local_defaults(master: str) -> dict[str, str]:
         """With a ``local[…]`` master, the small defaults ``lae.spark.build_session`` gives local
         sessions. Without them, a recompute in local mode ran every shuffle stage as Spark's
         200 tasks: minutes for a day of a few thousand events. The driver stays on loopback,
         and gets the job's heap (``lae.batch.job.session_conf``)."""
-        from airflow.sdk import BaseHook
-
         from lae.batch.job import session_conf
         from lae.config import get_settings
+        from lae.spark import is_local
 
-        if not (BaseHook.get_connection(self._conn_id).host or "").startswith("local"):
+        if not is_local(master):
             return {}
         settings = get_settings()
         host = settings.host
