@@ -160,6 +160,25 @@ def test_broker_rejection_is_counted_and_raised(kafka_service, settings, client)
         producer.close(raise_on_failure=False)
 
 
+def _await_metadata(producer, topic: str, timeout_s: float = 60.0) -> None:
+    """kafka-python's send() also waits for the topic's metadata within max_block_ms: on a
+    loaded machine a fresh producer's first lookup took longer than this test's 300 ms (CI:
+    KafkaTimeoutError "Failed to update metadata after 0.3 secs" before any buffering). The
+    lookup is done here first, so the test measures the buffer bound only. (librdkafka's
+    produce() does not wait for metadata: nothing to do for confluent-kafka.)"""
+    from kafka.errors import KafkaTimeoutError
+
+    if producer.client != "kafka-python":
+        return
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            producer._producer.partitions_for(topic)  # noqa: SLF001 - the client's own lookup
+            return
+        except KafkaTimeoutError:
+            assert time.monotonic() < deadline, f"no metadata for {topic} in {timeout_s} s"
+
+
 def test_full_buffer_blocks_then_raises(kafka_service, settings, client):
     topic = _topic()
     _create(settings, topic, partitions=1)
@@ -168,6 +187,7 @@ def test_full_buffer_blocks_then_raises(kafka_service, settings, client):
                            max_buffer_bytes=20_000, max_block_ms=300,
                            delivery_timeout_ms=120_000)
     try:
+        _await_metadata(producer, topic)
         sent = 0
         with pytest.raises(BufferFullError) as caught:
             for _ in range(100):
