@@ -138,12 +138,18 @@ def hour_rows(spark, minute_rows: list[tuple]) -> list:
             .drop("hour").collect())
 
 
+def prepare_statements(session, keyspace: str) -> tuple:
+    """(select of an hour's minute rows, upsert of an hour row); the upsert writes a complete
+    row under its full key, so a timed-out one may be resent."""
+    return (session.prepare(_minute_select(keyspace)),
+            idempotent(session.prepare(store.upsert_cql(keyspace, "hour"))))
+
+
 def roll_hours(spark, session, keyspace: str, hours: Iterable[HourKey],
                statements: tuple | None = None) -> tuple[int, int]:
     """Read the complete minute rows of these hours, roll them up, upsert the hour rows;
-    returns (minute rows read, hour rows written). ``statements``: prepared (select, insert)."""
-    select, insert = statements or (session.prepare(_minute_select(keyspace)),
-                                    idempotent(session.prepare(store.upsert_cql(keyspace, "hour"))))
+    returns (minute rows read, hour rows written). ``statements``: ``prepare_statements``."""
+    select, insert = statements or prepare_statements(session, keyspace)
     minute_rows = read_minute_rows(session, select, hours)
     rows = hour_rows(spark, minute_rows)
     store.execute_all(session, insert, [store.rt_values(r, "hour") for r in rows])
@@ -184,8 +190,7 @@ class HourRollup(threading.Thread):
         self.stopping = threading.Event()
         self._catch_up = catch_up
         self._since = catch_up_since
-        self._statements = (session.prepare(_minute_select(keyspace)),
-                            idempotent(session.prepare(store.upsert_cql(keyspace, "hour"))))
+        self._statements = prepare_statements(session, keyspace)
 
     def run(self) -> None:
         if self._catch_up:
