@@ -32,7 +32,6 @@ from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
-from lae.cassandra import idempotent
 from lae.stream import store
 from lae.stream.progress import heartbeat_of
 
@@ -139,10 +138,9 @@ def hour_rows(spark, minute_rows: list[tuple]) -> list:
 
 
 def prepare_statements(session, keyspace: str) -> tuple:
-    """(select of an hour's minute rows, upsert of an hour row); the upsert writes a complete
-    row under its full key, so a timed-out one may be resent."""
+    """(select of an hour's minute rows, idempotent upsert of an hour row)."""
     return (session.prepare(_minute_select(keyspace)),
-            idempotent(session.prepare(store.upsert_cql(keyspace, "hour"))))
+            store.prepare_upsert(session, keyspace, "hour"))
 
 
 def roll_hours(spark, session, keyspace: str, hours: Iterable[HourKey],

@@ -18,7 +18,6 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 
-from lae.cassandra import idempotent
 from lae.stream import store
 from lae.stream.transforms import dlq_records, late_counts
 
@@ -50,7 +49,7 @@ def rt_view_sink(session, keyspace: str, bucket: str,
     reads the rows)."""
     import pyspark.sql.functions as F
 
-    insert = idempotent(session.prepare(store.upsert_cql(keyspace, bucket)))
+    insert = store.prepare_upsert(session, keyspace, bucket)
 
     def write(df, batch_id: int) -> None:
         rows = df.withColumn("bucket_ms", F.unix_millis(F.col(bucket))).drop(bucket).collect()

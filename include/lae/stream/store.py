@@ -34,6 +34,14 @@ def upsert_cql(keyspace: str, bucket: str) -> str:
             f"VALUES ({', '.join('?' for _ in columns)})")
 
 
+def prepare_upsert(session, keyspace: str, bucket: str):
+    """The prepared rt upsert of a bucket, marked idempotent: a complete row under its full
+    key, so a timed-out one may be resent (lae.cassandra.IdempotentWriteRetryPolicy)."""
+    from lae.cassandra import idempotent
+
+    return idempotent(session.prepare(upsert_cql(keyspace, bucket)))
+
+
 def rt_values(row, bucket: str) -> tuple:
     """A view row (the bucket start as epoch millis in ``bucket_ms``) → INSERT values.
 
