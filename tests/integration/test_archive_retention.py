@@ -58,3 +58,30 @@ def test_old_unarchived_data_is_at_risk(kafka_service, settings):
         assert consumer.committed(TopicPartition(topic, 0)) is None, "nothing stored"
     finally:
         consumer.close()
+
+
+def test_planning_consumer_peeks_a_batch_bigger_than_its_fetch(kafka_service, settings):
+    """The planning consumer fetches 64 KiB, yet the retention guard's peek still reads a
+    record whose batch is bigger: the broker returns a whole first batch whatever the limit."""
+    from kafka import KafkaProducer
+
+    from lae.archive.plan import PLAN_FETCH_BYTES, peek_timestamp, planning_consumer
+
+    topic = f"lae.test.archive.peek.{uuid.uuid4().hex[:10]}"
+    ensure_topics(settings, specs=[TopicSpec(topic, 1, 1, {})])
+    big = b"x" * (4 * PLAN_FETCH_BYTES)
+    stamps = [1_700_000_000_000 + i for i in range(3)]
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap,
+                             max_request_size=8 * len(big))
+    try:
+        for ts in stamps:
+            producer.send(topic, big, timestamp_ms=ts)
+        producer.flush()
+    finally:
+        producer.close()
+    consumer = planning_consumer(settings.kafka_bootstrap, f"g-{topic}")
+    try:
+        tp = TopicPartition(topic, 0)
+        assert [peek_timestamp(consumer, tp, offset) for offset in (0, 1, 2)] == stamps
+    finally:
+        consumer.close()

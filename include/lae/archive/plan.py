@@ -105,6 +105,20 @@ def new_consumer(bootstrap: str, group_id: str = GROUP_ID, **overrides) -> Kafka
     return KafkaConsumer(**configs)
 
 
+# The planning consumer reads one record per partition (``peek_timestamp``): a fetch of
+# 64 KiB instead of the archive's 16 MiB. The broker still returns a whole first record batch
+# when it is bigger, so any batch can be peeked. Measured on the three non-empty partitions
+# of a 1M-event topic: 0.05 s and 0.05 CPU-s for the three peeks against 0.31-0.34 s and
+# 0.26-0.28 CPU-s.
+PLAN_FETCH_BYTES = 64 * 1024
+
+
+def planning_consumer(bootstrap: str, group_id: str = GROUP_ID) -> KafkaConsumer:
+    """A consumer for planning and committing: offsets and one peeked record per partition."""
+    return new_consumer(bootstrap, group_id, max_partition_fetch_bytes=PLAN_FETCH_BYTES,
+                        fetch_max_bytes=PLAN_FETCH_BYTES)
+
+
 def topic_retention_ms(bootstrap: str, topic: str) -> int | None:
     """retention.ms of the topic as the broker has it, or None if it cannot be read."""
     from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient

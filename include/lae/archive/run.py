@@ -18,6 +18,7 @@ from lae.archive.plan import (
     GROUP_ID,
     new_consumer,
     plan_partitions,
+    planning_consumer,
     topic_retention_ms,
 )
 from lae.archive.reader import read_range_confluent
@@ -54,7 +55,7 @@ def plan_run(bootstrap: str, topic: str, opts: RunOptions, settings=None) -> lis
     retention = topic_retention_ms(bootstrap, topic)
     if retention is None and settings is not None:
         retention = settings.raw_retention_ms
-    consumer = new_consumer(bootstrap, opts.group_id)
+    consumer = planning_consumer(bootstrap, opts.group_id)
     try:
         plans = plan_partitions(consumer, topic, max_rows=opts.max_rows,
                                 max_range=opts.max_range, retention_ms=retention,
@@ -87,7 +88,7 @@ def archive_one(bootstrap: str, s3, bucket: str, session, keyspace: str, topic: 
 
 def finish_run(bootstrap: str, s3, bucket: str, topic: str, results: list[dict],
                opts: RunOptions) -> dict:
-    consumer = new_consumer(bootstrap, opts.group_id)
+    consumer = planning_consumer(bootstrap, opts.group_id)
     try:
         committed = committed_offsets(consumer, topic)
     finally:
@@ -126,10 +127,11 @@ def share_out(plans: list[dict], workers: int) -> list[list[int]]:
 # What an archive worker imports (reading, validating, encoding, uploading, the lease). The
 # forkserver imports them once; each worker forked from it starts with them loaded, where a
 # spawned worker imported them again (0.5-0.9 s each, measured). pandas is listed because
-# pyarrow pulls it in on the first conversion.
+# pyarrow imports it on the first pa.array() of a numpy array. The last module warms boto3
+# (see lae.archive.worker_warmup).
 WORKER_MODULES = ("lae.archive.run", "lae.cassandra", "lae.s3", "lae.schema.fast", "kafka",
                   "confluent_kafka", "numpy", "pandas", "pyarrow", "pyarrow.compute",
-                  "pyarrow.parquet")
+                  "pyarrow.parquet", "lae.archive.worker_warmup")
 
 
 def start_worker_server():
@@ -138,7 +140,8 @@ def start_worker_server():
     Called before planning, so the server's imports overlap it. Not plain fork: this process
     may hold sockets and client threads (Kafka, Cassandra, boto3) that a forked child must
     not inherit; the forkserver is a fresh single-threaded interpreter, so children get only
-    its imported modules. The server lives until this process exits.
+    its imported modules (and boto3's loaded service models, which open no connection). The
+    server lives until this process exits.
     """
     import multiprocessing
     import multiprocessing.forkserver
@@ -161,6 +164,9 @@ def run_archive(settings, opts: RunOptions, timings: Timings | None = None) -> d
     topic = opts.topic or settings.raw_topic
     context = start_worker_server() if opts.workers > 1 else None
     plans = plan_run(settings.kafka_bootstrap, topic, opts, settings)
+    # Made now, while the forkserver may still be importing: made after the workers, its
+    # 0.3 s of loading boto3's models was the run's last step (measured: 11.43 -> 11.73 s).
+    s3 = s3_client(settings)
     partitions = [p["partition"] for p in plans]
     if context is not None and len(partitions) > 1:
         from concurrent.futures import ProcessPoolExecutor
@@ -181,5 +187,4 @@ def run_archive(settings, opts: RunOptions, timings: Timings | None = None) -> d
                         timings.extra[name] = timings.extra.get(name, 0) + value
     else:
         results = _archive_partitions(settings, topic, partitions, opts, timings)
-    return finish_run(settings.kafka_bootstrap, s3_client(settings), settings.bucket, topic,
-                      results, opts)
+    return finish_run(settings.kafka_bootstrap, s3, settings.bucket, topic, results, opts)
