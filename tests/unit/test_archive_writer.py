@@ -86,3 +86,20 @@ def test_files_hold_every_record_once_in_its_event_hour():
 
 def test_max_rows_changes_the_cut():
     assert len(_cut(_records(), max_rows=1000)) < len(_cut(_records(), max_rows=2))
+
+
+def test_master_files_dictionary_encode_and_index_only_the_chosen_columns():
+    from lae.archive.writer import MASTER_DICTIONARY_COLUMNS, MASTER_UNFILTERED_TEXT
+
+    master = [f for f in _cut(_records(), max_rows=50) if f.kind == "master"]
+    assert master
+    for f in master:
+        meta = pq.ParquetFile(io.BytesIO(f.data)).metadata
+        assert meta.num_row_groups == 1
+        group = meta.row_group(0)
+        for i in range(group.num_columns):
+            column = group.column(i)
+            name = column.path_in_schema
+            assert column.compression == "ZSTD", name
+            assert column.has_dictionary_page == (name in MASTER_DICTIONARY_COLUMNS), name
+            assert column.is_stats_set == (name not in MASTER_UNFILTERED_TEXT), name

@@ -28,7 +28,9 @@ if TYPE_CHECKING:
 # not as silently different bytes for the same key.
 PARQUET_OPTIONS = {
     "compression": "zstd",
-    "compression_level": 3,
+    # Level 1, not 3: on 200k archived events (one 1M-event topic partition) encoding took
+    # 1.26 against 1.87 us/row of CPU and the files were not bigger (8.9 against 9.1 MB).
+    "compression_level": 1,
     "use_dictionary": True,
     "write_statistics": True,
     "version": "2.6",
@@ -36,6 +38,22 @@ PARQUET_OPTIONS = {
     "write_page_index": False,
     "store_schema": True,
 }
+# Master files: dictionary pages only for the columns with few distinct values (a dictionary
+# of unique event ids is built and then thrown away when it outgrows its page), and no min/max
+# statistics for free text that no reader filters on. Same 200k events: 0.79-1.06 against
+# 1.66-1.87 us/row, 7.7 against 9.1 MB (a column with more distinct values than expected
+# only falls back to plain encoding).
+MASTER_DICTIONARY_COLUMNS = ("service", "host", "method", "path", "status", "user_id",
+                             "user_agent", "schema", "topic", "partition")
+MASTER_UNFILTERED_TEXT = ("event_id", "user_id", "ip", "user_agent")
+
+
+def master_parquet_options() -> dict:
+    from lae.schema import archive_arrow_schema
+
+    names = archive_arrow_schema().names
+    return {**PARQUET_OPTIONS, "use_dictionary": list(MASTER_DICTIONARY_COLUMNS),
+            "write_statistics": [n for n in names if n not in MASTER_UNFILTERED_TEXT]}
 
 
 @dataclass
@@ -261,11 +279,12 @@ def quarantine_table(rows: list[QuarantineRow], topic: str, partition: int, offs
     }, schema=quarantine_schema())
 
 
-def encode(table: pa.Table) -> bytes:
+def encode(table: pa.Table, options: dict | None = None) -> bytes:
     import pyarrow.parquet as pq
 
     buf = io.BytesIO()
-    pq.write_table(table, buf, row_group_size=max(1, table.num_rows), **PARQUET_OPTIONS)
+    pq.write_table(table, buf, row_group_size=max(1, table.num_rows),
+                   **(options or PARQUET_OPTIONS))
     return buf.getvalue()
 
 
@@ -273,6 +292,7 @@ def cut_files(split: Split, topic: str, partition: int, max_rows: int):
     """Yield ``OutFile``s in a fixed order (master by date/hour, then quarantine by date)."""
     if max_rows < 1:
         raise ValueError("max_rows must be >= 1")
+    master_options = master_parquet_options()
     for y, m, d, h in sorted(split.valid):
         whole = split.valid[(y, m, d, h)].table(topic, partition)
         date, hour = f"{y:04d}-{m:02d}-{d:02d}", f"{h:02d}"
@@ -280,7 +300,7 @@ def cut_files(split: Split, topic: str, partition: int, max_rows: int):
             table = whole.slice(i, j - i)
             first, last = table["offset"][0].as_py(), table["offset"][-1].as_py()
             yield OutFile(master_key(topic, partition, first, last, date, hour),
-                          j - i, encode(table), first, last, date, "master")
+                          j - i, encode(table, master_options), first, last, date, "master")
     for date in sorted(split.rejected):
         b = split.rejected[date]
         for i, j in _chunks(len(b.offsets), max_rows):
