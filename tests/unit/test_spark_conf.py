@@ -41,6 +41,13 @@ def test_a_cluster_or_unknown_master_ships_the_jars(settings, master):
                                                        "hadoop-aws-3.4.1.jar")]
 
 
+@pytest.mark.parametrize(("master", "compressed"), [
+    ("local[*]", "false"), ("local[2]", "false"), ("local", "false"),
+    ("spark://127.0.0.1:7077", None), ("yarn", None), (None, None)])
+def test_only_a_local_master_leaves_its_shuffle_blocks_uncompressed(settings, master, compressed):
+    assert spark_conf(settings, master).get("spark.shuffle.compress") == compressed
+
+
 def test_classpath_conf_is_one_or_the_other():
     assert classpath_conf([], "local[1]") == {"spark.driver.extraClassPath": ""}
     assert classpath_conf([], "spark://h:7077") == {"spark.jars": ""}
