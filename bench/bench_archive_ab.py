@@ -27,6 +27,8 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -65,6 +67,20 @@ def busy_cpu_seconds() -> float:
     return (fields[0] + fields[1] + fields[2] + fields[5] + fields[6]) / os.sysconf("SC_CLK_TCK")
 
 
+@contextmanager
+def baseline_include(revision: str, folder: Path) -> Iterator[Path]:
+    """``include/`` of a detached ``git worktree`` of ``revision`` under ``folder``, for
+    PYTHONPATH; the worktree is removed afterwards, whatever happened."""
+    tree = folder / "baseline"
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(tree),  # noqa: S603, S607 - fixed argv
+                    revision], check=True)
+    try:
+        yield tree / "include"
+    finally:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],  # noqa: S603, S607 - fixed argv
+                       check=False)
+
+
 def archive_once(include: Path, topic: str, workers: int, script: Path) -> dict:
     env = dict(os.environ, PYTHONPATH=str(include))
     before = busy_cpu_seconds()
@@ -96,28 +112,22 @@ def main() -> int:
         print(f"generating {count:,} events into {topic} ...", flush=True)
         generate(seed=3, count=count, topic=topic, settings=settings, stream=None,
                  history=(datetime(2026, 11, 25, tzinfo=UTC), datetime(2026, 11, 26, tzinfo=UTC)))
-    with tempfile.TemporaryDirectory(prefix="lae-ab-") as tmp:
-        tree = Path(tmp) / "baseline"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(tree),  # noqa: S603, S607 - fixed argv
-                        args.baseline], check=True)
+    with tempfile.TemporaryDirectory(prefix="lae-ab-") as tmp, \
+            baseline_include(args.baseline, Path(tmp)) as baseline:
         script = Path(tmp) / "archive_once.py"
         script.write_text(RUN)
-        versions = {"baseline": tree / "include", "this": ROOT / "include"}
+        versions = {"baseline": baseline, "this": ROOT / "include"}
         runs: dict[str, list[dict]] = {name: [] for name in versions}
-        try:
-            for pair in range(args.pairs):
-                order = ["baseline", "this"] if pair % 2 == 0 else ["this", "baseline"]
-                for name in order:
-                    _, java_rps, _ = java_consumer(settings, topic, count)
-                    r = archive_once(versions[name], topic, args.workers, script)
-                    r["ratio"] = r["rps"] / java_rps
-                    runs[name].append(r)
-                    print(f"pair {pair + 1} {name:<8} {r['rps']:>9,.0f} records/s "
-                          f"{r['seconds']:6.2f}s busy {r['busy']:5.1f} cpu-s | java "
-                          f"{java_rps:,.0f} records/s, ratio {r['ratio']:.1%}", flush=True)
-        finally:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],  # noqa: S603, S607 - fixed argv
-                           check=False)
+        for pair in range(args.pairs):
+            order = ["baseline", "this"] if pair % 2 == 0 else ["this", "baseline"]
+            for name in order:
+                _, java_rps, _ = java_consumer(settings, topic, count)
+                r = archive_once(versions[name], topic, args.workers, script)
+                r["ratio"] = r["rps"] / java_rps
+                runs[name].append(r)
+                print(f"pair {pair + 1} {name:<8} {r['rps']:>9,.0f} records/s "
+                      f"{r['seconds']:6.2f}s busy {r['busy']:5.1f} cpu-s | java "
+                      f"{java_rps:,.0f} records/s, ratio {r['ratio']:.1%}", flush=True)
     print(f"\n{topic}, {args.workers} worker process(es), baseline {args.baseline}:")
     for name, rs in runs.items():
         print(f"  {name:<8} median {statistics.median(r['rps'] for r in rs):>9,.0f} records/s, "
