@@ -68,7 +68,7 @@ def _hour_table(model, day: date, hour: int, n: int, first_offset: int):
 def write_master(settings, client, n: int, local: Path) -> int:
     """Write ``n`` events of DAY (master layout) to S3 and to ``local``; returns the bytes."""
     from lae.archive.layout import master_key
-    from lae.archive.writer import encode
+    from lae.archive.writer import encode, master_parquet_options
     from lae.generator.model import Mix, TrafficModel
 
     model = TrafficModel(11, mix=Mix(late=0.0, duplicate=0.01, malformed=0.0))
@@ -80,7 +80,7 @@ def write_master(settings, client, n: int, local: Path) -> int:
             part = table.slice(i, 250_000)
             first, last = int(part["offset"][0].as_py()), int(part["offset"][-1].as_py())
             key = master_key(TOPIC, 0, first, last, DAY.isoformat(), f"{hour:02d}")
-            body = encode(part)
+            body = encode(part, master_parquet_options())  # the archive's master files
             client.put_object(Bucket=settings.bucket, Key=key, Body=body)
             path = local / key
             path.parent.mkdir(parents=True, exist_ok=True)
