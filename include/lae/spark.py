@@ -69,7 +69,9 @@ def local_conf(master: str | None) -> dict[str, str]:
     ``bench/bench_batch_ab.py`` (the batch job's compute of a 10M-event day, alternating JVMs):
     the first compute of a JVM, what a nightly spark-submit pays, 111.0/114.0 s against
     125.4/124.4 s with lz4, and 4-5% less machine CPU in both pairs; warm computes 80-86 s
-    against 76-92 s, no difference. The streaming job at 5,000 events/s
+    against 76-92 s, no difference; but three more cold pairs (same day, same session) gave
+    107.7/108.1/112.6 s against 108.3/106.7/104.8 s: no gain. Kept as harmless, not as proven
+    faster. The streaming job at 5,000 events/s
     (``bench_freshness.py``, 300 s, alternating): p99 20.6/13.9 s against 35.7/18.4 s with lz4,
     CPU per event unchanged; the same bimodal runs as ever, so only "not worse" is shown there.
     """
