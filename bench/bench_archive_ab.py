@@ -81,6 +81,21 @@ def baseline_include(revision: str, folder: Path) -> Iterator[Path]:
                        check=False)
 
 
+def alternating_runs(revision: str, script_text: str,
+                     pairs: int) -> Iterator[tuple[int, str, Path, Path]]:
+    """(pair number, "baseline" or "this", that version's include/, the run script), the two
+    versions alternating (baseline first in odd pairs) so a drift of the machine hits both;
+    the baseline worktree and the script are removed when the loop ends, whatever happened."""
+    with tempfile.TemporaryDirectory(prefix="lae-ab-") as tmp, \
+            baseline_include(revision, Path(tmp)) as baseline:
+        script = Path(tmp) / "run_once.py"
+        script.write_text(script_text)
+        versions = {"baseline": baseline, "this": ROOT / "include"}
+        for pair in range(pairs):
+            for name in (["baseline", "this"] if pair % 2 == 0 else ["this", "baseline"]):
+                yield pair + 1, name, versions[name], script
+
+
 def archive_once(include: Path, topic: str, workers: int, script: Path) -> dict:
     env = dict(os.environ, PYTHONPATH=str(include))
     before = busy_cpu_seconds()
@@ -112,22 +127,15 @@ def main() -> int:
         print(f"generating {count:,} events into {topic} ...", flush=True)
         generate(seed=3, count=count, topic=topic, settings=settings, stream=None,
                  history=(datetime(2026, 11, 25, tzinfo=UTC), datetime(2026, 11, 26, tzinfo=UTC)))
-    with tempfile.TemporaryDirectory(prefix="lae-ab-") as tmp, \
-            baseline_include(args.baseline, Path(tmp)) as baseline:
-        script = Path(tmp) / "archive_once.py"
-        script.write_text(RUN)
-        versions = {"baseline": baseline, "this": ROOT / "include"}
-        runs: dict[str, list[dict]] = {name: [] for name in versions}
-        for pair in range(args.pairs):
-            order = ["baseline", "this"] if pair % 2 == 0 else ["this", "baseline"]
-            for name in order:
-                _, java_rps, _ = java_consumer(settings, topic, count)
-                r = archive_once(versions[name], topic, args.workers, script)
-                r["ratio"] = r["rps"] / java_rps
-                runs[name].append(r)
-                print(f"pair {pair + 1} {name:<8} {r['rps']:>9,.0f} records/s "
-                      f"{r['seconds']:6.2f}s busy {r['busy']:5.1f} cpu-s | java "
-                      f"{java_rps:,.0f} records/s, ratio {r['ratio']:.1%}", flush=True)
+    runs: dict[str, list[dict]] = {"baseline": [], "this": []}
+    for pair, name, include, script in alternating_runs(args.baseline, RUN, args.pairs):
+        _, java_rps, _ = java_consumer(settings, topic, count)
+        r = archive_once(include, topic, args.workers, script)
+        r["ratio"] = r["rps"] / java_rps
+        runs[name].append(r)
+        print(f"pair {pair} {name:<8} {r['rps']:>9,.0f} records/s "
+              f"{r['seconds']:6.2f}s busy {r['busy']:5.1f} cpu-s | java "
+              f"{java_rps:,.0f} records/s, ratio {r['ratio']:.1%}", flush=True)
     print(f"\n{topic}, {args.workers} worker process(es), baseline {args.baseline}:")
     for name, rs in runs.items():
         print(f"  {name:<8} median {statistics.median(r['rps'] for r in rs):>9,.0f} records/s, "

@@ -32,11 +32,9 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from bench_archive_ab import baseline_include, busy_cpu_seconds
+from bench_archive_ab import alternating_runs, busy_cpu_seconds
 
 from lae.config import get_settings
-
-ROOT = Path(__file__).resolve().parents[1]
 
 # One process computing the day ``reps`` times with the code on PYTHONPATH; prints JSON.
 RUN = """
@@ -123,20 +121,13 @@ def main() -> int:
     settings = replace(get_settings(), bucket=args.bucket)
     print(f"load average at start: {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)", flush=True)
     master_day(settings, args.events, args.reuse)
-    with tempfile.TemporaryDirectory(prefix="lae-ab-") as tmp, \
-            baseline_include(args.baseline, Path(tmp)) as baseline:
-        script = Path(tmp) / "compute_once.py"
-        script.write_text(RUN)
-        versions = {"baseline": baseline, "this": ROOT / "include"}
-        runs: dict[str, list[dict]] = {name: [] for name in versions}
-        for pair in range(args.pairs):
-            order = ["baseline", "this"] if pair % 2 == 0 else ["this", "baseline"]
-            for name in order:
-                r = compute_once(versions[name], script, args.bucket, DAY.isoformat(), args.reps)
-                runs[name].append(r)
-                reps = " ".join(f"{s:6.1f}" for s in r["seconds"])
-                print(f"pair {pair + 1} {name:<8} reps {reps} s | busy {r['busy']:6.1f} "
-                      f"cpu-s | {r['conf']}", flush=True)
+    runs: dict[str, list[dict]] = {"baseline": [], "this": []}
+    for pair, name, include, script in alternating_runs(args.baseline, RUN, args.pairs):
+        r = compute_once(include, script, args.bucket, DAY.isoformat(), args.reps)
+        runs[name].append(r)
+        reps = " ".join(f"{s:6.1f}" for s in r["seconds"])
+        print(f"pair {pair} {name:<8} reps {reps} s | busy {r['busy']:6.1f} cpu-s | {r['conf']}",
+              flush=True)
     print(f"\n{args.events:,} events, {args.reps} reps per process, baseline {args.baseline}:")
     for name, rs in runs.items():
         cold = [r["seconds"][0] for r in rs]
