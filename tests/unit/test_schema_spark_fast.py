@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from lae.schema import Event, spark_validate, to_json_bytes
 from lae.schema.fast import validate_batch
-from lae.schema.spark_fast import java_shape, with_fast_path
+from lae.schema.spark_fast import java_pattern, with_fast_path
 from tests.unit.test_schema import BASE_EVENT, CASES, msg
 from tests.unit.test_schema_fast import _NEAR_MISSES, _messages
 from tests.unit.test_schema_spark import _mutations
@@ -97,5 +97,5 @@ def test_spark_validate_uses_the_fast_path_unless_told_not_to(spark) -> None:
     def plan(frame) -> str:
         return frame._jdf.queryExecution().optimizedPlan().toString()
 
-    assert java_shape()[:20] in plan(spark_validate(df))
-    assert java_shape()[:20] not in plan(spark_validate(df, fast_path=False))
+    assert java_pattern()[:20] in plan(spark_validate(df))
+    assert java_pattern()[:20] not in plan(spark_validate(df, fast_path=False))

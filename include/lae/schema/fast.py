@@ -81,8 +81,8 @@ def _full(pattern: str) -> str:
 
 # Per column: a pattern the whole value must match. Each accepts a subset of the field's rule
 # in ``fields`` (the captured text is already printable ASCII without '"' or '\\').
-_TS = ("[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
-       "T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\\.[0-9]{1,6})?Z")
+_TS_TIME = "(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\\.[0-9]{1,6})?Z"
+_TS = "[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])T" + _TS_TIME
 _COLUMN_PATTERNS = {
     "event_id": f.UUID_PATTERN,
     "ts": _TS,  # 'Z' only, at most microseconds; the year and calendar are checked apart
@@ -110,6 +110,8 @@ assert _FB["user_agent"].pattern == "[^\\x00-\\x1f\\x7f]*"  # noqa: S101
 
 # The same rules under public names, for the Spark fast path (lae.schema.spark_fast).
 shape = _shape
+PLAIN = _PLAIN
+TS_TIME = _TS_TIME
 OPTIONAL = _OPTIONAL
 COLUMN_PATTERNS = _COLUMN_PATTERNS
 LENGTHS = _LENGTHS

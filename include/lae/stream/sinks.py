@@ -76,6 +76,10 @@ def intake_sink(session, keyspace: str, query_name: str, bootstrap: str, dlq_top
     """
 
     def write(df, batch_id: int) -> None:
+        # The whole parsed micro-batch is cached, not only its rejected and late rows: a filter
+        # on this batch's watermark would put a new literal into the code generated for the
+        # validation, which Spark would then compile again (seconds) on every micro-batch.
+        cut = watermark.value  # one watermark for the counts and the log line
         df = df.persist()
         try:
             (dlq_records(df).write.format("kafka")
@@ -83,11 +87,11 @@ def intake_sink(session, keyspace: str, query_name: str, bootstrap: str, dlq_top
              .option("topic", dlq_topic)
              .save())
             counts = [(r["service"], r["day"], int(r["events"]))
-                      for r in late_counts(df, watermark.value).collect()]
+                      for r in late_counts(df, cut).collect()]
             store.write_late_events(session, keyspace, query_name, batch_id, counts)
             if counts:
                 log.warning("batch %d: %d late events behind watermark %s", batch_id,
-                            sum(n for *_, n in counts), watermark.value)
+                            sum(n for *_, n in counts), cut)
         finally:
             df.unpersist()
 
