@@ -28,7 +28,7 @@ from lae.schema import fast
 from lae.schema import fields as f
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame
+    from pyspark.sql import DataFrame
 
 _YEAR = "(?:19[7-9][0-9]|20[0-9]{2})"  # [1970, 2100): fields.TS_MIN, TS_MAX
 _LEAP_YEAR = "(?:19(?:7[26]|8[048]|9[26])|20(?:[02468][048]|[13579][26]))"  # 2000 included
@@ -82,13 +82,6 @@ def java_pattern() -> str:
     return fast.shape(_value, end="\\z")
 
 
-def proven_valid(text: Column) -> Column:
-    """True where the string ``text`` is a canonical message proven valid (never null)."""
-    import pyspark.sql.functions as F
-
-    return F.coalesce(text.rlike(java_pattern()), F.lit(False))
-
-
 def with_fast_path(df: DataFrame, text: str, ok: str, prefix: str) -> DataFrame:
     """``df`` plus the boolean column ``ok`` (never null: true when the message in the string
     column ``text`` is proven valid here) and ``<prefix><name>`` for every FIELDS name, the
@@ -96,7 +89,7 @@ def with_fast_path(df: DataFrame, text: str, ok: str, prefix: str) -> DataFrame:
     import pyspark.sql.functions as F
 
     parsed = F.col(f"{prefix}json")
-    df = df.withColumn(ok, proven_valid(F.col(text)))
+    df = df.withColumn(ok, F.coalesce(F.col(text).rlike(java_pattern()), F.lit(False)))
     # Only proven rows are read: the others go through the full path.
     df = df.withColumn(f"{prefix}json", F.when(F.col(ok), F.from_json(F.col(text), _JSON_SCHEMA)))
     outputs = {
