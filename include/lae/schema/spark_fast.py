@@ -35,9 +35,11 @@ _LEAP_YEAR = "(?:19(?:7[26]|8[048]|9[26])|20(?:[02468][048]|[13579][26]))"  # 20
 _DATE = (f"(?:{_YEAR}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
          "|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))"
          f"|{_LEAP_YEAR}-02-29)")
-assert (f.TS_MIN.year, f.TS_MAX.year) == (1970, 2100)  # noqa: S101
+if (f.TS_MIN.year, f.TS_MAX.year) != (1970, 2100):  # _YEAR and _LEAP_YEAR spell this range
+    raise ImportError("fields.TS_MIN/TS_MAX moved: rewrite _YEAR and _LEAP_YEAR to match")
 _PLAIN_CHAR = fast.PLAIN.removesuffix("*")  # one character of a plain JSON string body
-assert fast.PLAIN == _PLAIN_CHAR + "*"  # noqa: S101
+if fast.PLAIN != _PLAIN_CHAR + "*":  # the lookaheads below repeat one character of it
+    raise ImportError("fast.PLAIN is no longer '<one character class>*'")
 
 _CLASS = re.compile(r"\[(?:\\.|[^\]\\])*\]")
 # What may stand outside a character class in a column pattern: literals that are neither '"'
