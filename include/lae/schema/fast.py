@@ -47,10 +47,10 @@ def _shape(capture: Callable[[str, str], str] = _named, end: str = "$") -> str:
     """The message shape, capturing each value. Simple character classes only, so that RE2 can
     use its fast one-pass matcher; each value's own rule is checked on its column after.
 
-    ``capture(name, body)`` spells a capture group and ``end`` the end of text, so that
-    ``lae.schema.spark_fast`` builds the same shape in Java syntax (no ``(?P<``, no ``_`` in
-    group names, and ``\\z`` because Java's ``$`` also matches before a final line break).
-    The groups appear in the order of ``shape_groups()``."""
+    ``capture(name, body)`` spells each value (here a named group) and ``end`` the end of text,
+    so that ``lae.schema.spark_fast`` builds the same shape in Java syntax with each field's
+    whole rule in place of its value (and ``\\z``: Java's ``$`` also matches before a final
+    line break)."""
     def s(name: str) -> str:
         return f'"{name}":"{capture(name, _PLAIN)}"'
 
@@ -66,13 +66,6 @@ def _shape(capture: Callable[[str, str], str] = _named, end: str = "$") -> str:
         f'"latency_ms":{capture("latency_ms", "[0-9.eE+-]+")}',
         f'"bytes":{capture("bytes", "[0-9]+")}'])
         + "".join(optional(n) for n in _OPTIONAL) + '(?:,"schema":(?:1|null))?\\}' + end)
-
-
-def shape_groups() -> list[str]:
-    """The names of ``_shape``'s capture groups, in the order they open."""
-    names: list[str] = []
-    _shape(lambda name, body: names.append(name) or "")
-    return names
 
 
 def _full(pattern: str) -> str:
