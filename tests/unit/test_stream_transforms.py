@@ -11,7 +11,13 @@ from datetime import UTC, date, datetime
 import pytest
 
 from lae.kafka import DLQ_REASON, DLQ_SOURCE_OFFSET, DLQ_SOURCE_PARTITION, DLQ_STAGE
-from lae.stream.transforms import dlq_records, late_counts, on_time_events, parse
+from lae.stream.transforms import (
+    dlq_records,
+    intake_columns,
+    late_counts,
+    on_time_events,
+    parse,
+)
 
 pytestmark = pytest.mark.spark
 
@@ -148,3 +154,22 @@ def test_late_counts_by_service_and_utc_day(records):
     # Every valid copy at or before the watermark counts (both copies of the duplicate).
     assert got == {("checkout", date(2026, 11, 20)): 2, ("search", date(2026, 11, 20)): 1}
     assert late_counts(records, None).count() == 0
+
+
+def test_intake_columns_keep_the_dlq_and_late_counts_and_drop_raw_bytes_of_valid_rows(records):
+    narrow = intake_columns(records)
+    cut = datetime(2026, 11, 21, 0, 10, tzinfo=UTC)
+
+    def dlq(frame):
+        return sorted((bytes(r["key"]), bytes(r["value"]),
+                       [(h["key"], bytes(h["value"])) for h in r["headers"]])
+                      for r in dlq_records(frame).collect())
+
+    def late(frame):
+        return sorted(tuple(r) for r in late_counts(frame, cut).collect())
+
+    assert len(dlq(narrow)) == 2
+    assert dlq(narrow) == dlq(records)
+    assert late(narrow) == late(records) != []
+    kept = {r["offset"]: (r["key"], r["value"]) for r in narrow.collect()}
+    assert [o for o, (k, v) in sorted(kept.items()) if k is not None or v is not None] == [4, 5]

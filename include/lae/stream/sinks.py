@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from lae.stream import store
-from lae.stream.transforms import dlq_records, late_counts
+from lae.stream.transforms import dlq_records, intake_columns, late_counts
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +76,12 @@ def intake_sink(session, keyspace: str, query_name: str, bootstrap: str, dlq_top
     """
 
     def write(df, batch_id: int) -> None:
-        # The whole parsed micro-batch is cached, not only its rejected and late rows: a filter
-        # on this batch's watermark would put a new literal into the code generated for the
-        # validation, which Spark would then compile again (seconds) on every micro-batch.
+        # Every row of the micro-batch is cached (in the narrow shape of intake_columns), not
+        # only its rejected and late rows: a filter on this batch's watermark would put a new
+        # literal into the code generated for the validation, which Spark would then compile
+        # again (seconds) on every micro-batch.
         cut = watermark.value  # one watermark for the counts and the log line
-        df = df.persist()
+        df = intake_columns(df).persist()
         try:
             (dlq_records(df).write.format("kafka")
              .option("kafka.bootstrap.servers", bootstrap)
